@@ -1,0 +1,5 @@
+"""`python -m imagescope` entry point."""
+
+from imagescope.cli import main
+
+main()

@@ -1,0 +1,80 @@
+"""One exception tree; each class carries its exit code and a one-line message for the user."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit status. 1 is reserved for a failed CI gate; errors start at 2."""
+
+    OK = 0
+    GATE_FAILED = 1
+    USAGE = 2
+    SOURCE_NOT_FOUND = 3
+    NOT_AN_IMAGE = 4
+    CORRUPT_ARCHIVE = 5
+    MISSING_BLOB = 6
+    UNSUPPORTED_MEDIA_TYPE = 7
+    PLATFORM_NOT_FOUND = 8
+    IMAGE_NOT_FOUND = 9
+    PULL_FAILED = 10
+    ENGINE_UNREACHABLE = 11
+    ENGINE_ERROR = 12
+    OUTPUT_ERROR = 13
+    INTERNAL_ERROR = 70
+    INTERRUPTED = 130
+
+
+class ImagescopeError(Exception):
+    """Root of every error imagescope reports; `str(err)` is the one line shown to the user."""
+
+    exit_code: ExitCode = ExitCode.USAGE
+
+
+class UsageError(ImagescopeError):
+    exit_code = ExitCode.USAGE
+
+
+class SourceNotFound(ImagescopeError):
+    exit_code = ExitCode.SOURCE_NOT_FOUND
+
+
+class NotAnImage(ImagescopeError):
+    exit_code = ExitCode.NOT_AN_IMAGE
+
+
+class CorruptArchive(ImagescopeError):
+    exit_code = ExitCode.CORRUPT_ARCHIVE
+
+
+class MissingBlob(ImagescopeError):
+    exit_code = ExitCode.MISSING_BLOB
+
+
+class UnsupportedMediaType(ImagescopeError):
+    exit_code = ExitCode.UNSUPPORTED_MEDIA_TYPE
+
+
+class PlatformNotFound(ImagescopeError):
+    exit_code = ExitCode.PLATFORM_NOT_FOUND
+
+
+class ImageNotFound(ImagescopeError):
+    exit_code = ExitCode.IMAGE_NOT_FOUND
+
+
+class PullFailed(ImagescopeError):
+    exit_code = ExitCode.PULL_FAILED
+
+
+class EngineUnreachable(ImagescopeError):
+    exit_code = ExitCode.ENGINE_UNREACHABLE
+
+
+class EngineError(ImagescopeError):
+    exit_code = ExitCode.ENGINE_ERROR
+
+
+class OutputError(ImagescopeError):
+    exit_code = ExitCode.OUTPUT_ERROR

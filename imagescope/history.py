@@ -1,0 +1,54 @@
+"""Image history → the Dockerfile step that produced each layer."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from imagescope.model import HistoryStep
+
+_SHELL_FORM = re.compile(r"^(?:\|\d+(?: \S+=\S*)* )?/bin/(?:ba)?sh -c (#\(nop\)\s*)?(.*)$", re.S)
+_BUILDKIT_SUFFIX = "# buildkit"
+
+
+def instruction_of(created_by: str) -> str:
+    """The Dockerfile instruction a history `created_by` records.
+
+    `/bin/sh -c #(nop) COPY …` → `COPY …`; `/bin/sh -c CMD` and `|N ARG=… /bin/sh -c CMD` → `RUN CMD`;
+    BuildKit's `RUN /bin/sh -c CMD # buildkit` → `RUN CMD`; anything else is kept as written.
+    """
+    text = created_by.strip()
+    if text.endswith(_BUILDKIT_SUFFIX):
+        text = text[: -len(_BUILDKIT_SUFFIX)].rstrip()
+    if text.startswith("RUN "):
+        inner = _SHELL_FORM.match(text[4:])
+        if inner and not inner.group(1):
+            return "RUN " + inner.group(2).strip()
+        return text
+    match = _SHELL_FORM.match(text)
+    if match is None:
+        return text
+    body = match.group(2).strip()
+    return body if match.group(1) else "RUN " + body
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """Per layer, the step that wrote it (None when history cannot be matched)."""
+
+    steps: list[HistoryStep | None]
+    warning: str | None
+
+
+def attribute(history: Sequence[HistoryStep], layer_count: int) -> Attribution:
+    """Match non-empty history entries to layers in order; a count mismatch falls back to None."""
+    layer_steps = [step for step in history if not step.empty_layer]
+    if len(layer_steps) == layer_count:
+        return Attribution(list(layer_steps), None)
+    if not history:
+        warning = "the image has no history: layers are shown by number"
+    else:
+        warning = (f"history lists {len(layer_steps)} layer-producing steps for {layer_count} "
+                   "layers: layers are shown by number")
+    return Attribution([None] * layer_count, warning)

@@ -1,0 +1,546 @@
+"""A layer blob → its tar entries, in one sequential pass, never holding file contents."""
+
+from __future__ import annotations
+
+import io
+import zlib
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
+
+import xxhash
+import zstandard
+
+from imagescope.errors import CorruptArchive, UnsupportedMediaType
+from imagescope.model import Entry, EntryKind
+from imagescope.progress import Progress
+
+BLOCK = 512
+_STREAM_CHUNK = 1 << 20  # compressed / non-seekable reads
+_SEEK_CHUNK = 32 << 10  # seekable plain reads: small, so skipped contents are rarely read
+_ZERO_BLOCK = bytes(BLOCK)
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+_LAYER_MEDIA_TYPES: dict[str, str] = {
+    "application/vnd.oci.image.layer.v1.tar": "plain",
+    "application/vnd.oci.image.layer.v1.tar+gzip": "gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd": "zstd",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar": "plain",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip": "gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd": "zstd",
+    "application/vnd.docker.image.rootfs.diff.tar": "plain",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip": "gzip",
+    "application/vnd.docker.image.rootfs.diff.tar.zstd": "zstd",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar": "plain",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": "gzip",
+}
+
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+
+
+def compression_of(media_type: str | None) -> str | None:
+    """The compression a layer media type declares; None when the source gives no media type."""
+    if media_type is None:
+        return None
+    try:
+        return _LAYER_MEDIA_TYPES[media_type]
+    except KeyError:
+        raise UnsupportedMediaType(
+            f"unsupported layer media type {media_type!r}: imagescope reads tar, tar+gzip and "
+            "tar+zstd layers"
+        ) from None
+
+
+def sniff_compression(head: bytes) -> str:
+    """Compression told by a blob's first bytes: gzip, zstd, or plain (anything else)."""
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(ZSTD_MAGIC):
+        return "zstd"
+    if head.startswith(b"BZh") or head.startswith(b"\xfd7zXZ\x00"):
+        return "unsupported"
+    return "plain"
+
+
+def normalize_path(raw: str) -> str:
+    """`./a`, `a`, `/a/` and `//a` are one path `a`; `..` cannot climb above the root."""
+    if raw.startswith(("/", "./")) or "//" in raw or "/." in raw or raw in (".", ".."):
+        parts: list[str] = []
+        for part in raw.split("/"):
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if parts:
+                    parts.pop()
+                continue
+            parts.append(part)
+        return "/".join(parts)
+    return raw.rstrip("/")
+
+
+class LimitedReader(io.RawIOBase):
+    """A read-only view of `size` bytes of `raw` from its current position.
+
+    Seekable (relative and absolute within the window) when `raw` is.
+    """
+
+    def __init__(self, raw: BinaryIO, size: int) -> None:
+        super().__init__()
+        self._raw = raw
+        self._remaining = size
+        self._size = size
+        self._seekable = raw.seekable()
+        self._start = raw.tell() if self._seekable else 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._seekable
+
+    def read(self, n: int = -1) -> bytes:
+        if n < 0 or n > self._remaining:
+            n = self._remaining
+        if n == 0:
+            return b""
+        data = self._raw.read(n)
+        self._remaining -= len(data)
+        return data
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def tell(self) -> int:
+        return self._size - self._remaining
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if not self._seekable:
+            raise io.UnsupportedOperation("seek")
+        target = {io.SEEK_SET: offset, io.SEEK_CUR: self.tell() + offset}.get(whence)
+        if target is None:
+            target = self._size + offset
+        target = max(0, min(target, self._size))
+        self._raw.seek(self._start + target)
+        self._remaining = self._size - target
+        return target
+
+    def drain(self) -> None:
+        """Consume what is left of the window (needed on a non-seekable outer stream)."""
+        if self._seekable:
+            self.seek(0, io.SEEK_END)
+            return
+        while self._remaining:
+            if not self.read(min(self._remaining, _STREAM_CHUNK)):
+                break
+
+
+def _gzip_chunks(raw: BinaryIO, label: str, on_raw: Callable[[int], None]) -> Iterator[bytes]:
+    """Yield decompressed chunks of a (possibly multi-member) gzip stream; truncation is an error."""
+    decomp = zlib.decompressobj(31)
+    started = False
+    while True:
+        data = raw.read(_STREAM_CHUNK)
+        if not data:
+            break
+        on_raw(len(data))
+        while data:
+            if decomp.eof:
+                if not data.lstrip(b"\0"):  # padding after the last member
+                    data = b""
+                    break
+                decomp = zlib.decompressobj(31)
+            try:
+                out = decomp.decompress(data)
+            except zlib.error as exc:
+                raise CorruptArchive(f"{label}: corrupt gzip data ({exc})") from None
+            started = True
+            if out:
+                yield out
+            data = decomp.unused_data if decomp.eof else b""
+    if not started or not decomp.eof:
+        raise CorruptArchive(f"{label}: gzip stream is truncated")
+
+
+def _zstd_chunks(raw: BinaryIO, label: str, on_raw: Callable[[int], None]) -> Iterator[bytes]:
+    """Yield decompressed chunks of a (possibly multi-frame) zstd stream; truncation is an error."""
+    decomp = zstandard.ZstdDecompressor().decompressobj()
+    started = False
+    while True:
+        data = raw.read(_STREAM_CHUNK)
+        if not data:
+            break
+        on_raw(len(data))
+        while data:
+            if decomp.eof:
+                decomp = zstandard.ZstdDecompressor().decompressobj()
+            try:
+                out = decomp.decompress(data)
+            except zstandard.ZstdError as exc:
+                raise CorruptArchive(f"{label}: corrupt zstd data ({exc})") from None
+            started = True
+            if out:
+                yield out
+            data = decomp.unused_data if decomp.eof else b""
+    if not started or not decomp.eof:
+        raise CorruptArchive(f"{label}: zstd stream is truncated")
+
+
+def _plain_chunks(raw: BinaryIO, on_raw: Callable[[int], None], chunk: int) -> Iterator[bytes]:
+    while True:
+        data = raw.read(chunk)
+        if not data:
+            return
+        on_raw(len(data))
+        yield data
+
+
+class _TarStream:
+    """Buffered access to an uncompressed tar stream, with seek-skips when the source allows."""
+
+    def __init__(self, chunks: Iterator[bytes], seek_raw: BinaryIO | None,
+                 on_raw: Callable[[int], None]) -> None:
+        self._chunks = chunks
+        self._seek_raw = seek_raw
+        self._on_raw = on_raw
+        self._buf = b""
+        self._at = 0  # read position inside _buf
+        self.pos = 0  # absolute position in the uncompressed stream
+
+    def _fill(self, need: int) -> bool:
+        """Make `need` bytes available from _at; False at end of stream."""
+        parts = [self._buf[self._at:]]
+        have = len(parts[0])
+        while have < need:
+            chunk = next(self._chunks, b"")
+            if not chunk:
+                self._buf, self._at = b"".join(parts), 0
+                return False
+            parts.append(chunk)
+            have += len(chunk)
+        self._buf, self._at = b"".join(parts), 0
+        return True
+
+    def take(self, n: int) -> bytes | None:
+        """Exactly n bytes, or None when the stream ends first."""
+        if len(self._buf) - self._at < n and not self._fill(n):
+            return None
+        data = self._buf[self._at:self._at + n]
+        self._at += n
+        self.pos += n
+        return data
+
+    def skip(self, n: int) -> bool:
+        """Skip n bytes; False when the stream ends first."""
+        avail = len(self._buf) - self._at
+        if n <= avail:
+            self._at += n
+            self.pos += n
+            return True
+        n -= avail
+        self.pos += avail
+        self._buf, self._at = b"", 0
+        if self._seek_raw is not None:
+            start = self._seek_raw.tell()
+            end = self._seek_raw.seek(n, io.SEEK_CUR)
+            self._on_raw(end - start)
+            self.pos += end - start
+            return end - start == n
+        while n:
+            chunk = next(self._chunks, b"")
+            if not chunk:
+                return False
+            if len(chunk) > n:
+                self._buf, self._at = chunk, n
+                self.pos += n
+                return True
+            n -= len(chunk)
+            self.pos += len(chunk)
+        return True
+
+    def hash(self, n: int, hasher: xxhash.xxh3_128) -> bool:
+        """Feed the next n bytes to hasher; False when the stream ends first."""
+        while n:
+            avail = len(self._buf) - self._at
+            if not avail:
+                chunk = next(self._chunks, b"")
+                if not chunk:
+                    return False
+                self._buf, self._at = chunk, 0
+                avail = len(chunk)
+            step = min(n, avail)
+            hasher.update(memoryview(self._buf)[self._at:self._at + step])
+            self._at += step
+            self.pos += step
+            n -= step
+        return True
+
+
+def _number(field: bytes) -> int:
+    """A tar numeric field: octal text, or GNU base-256 when the high bit is set."""
+    if field and field[0] & 0x80:
+        value = int.from_bytes(field[1:], "big")
+        if field[0] & 0x40:  # negative base-256
+            value -= 1 << (8 * (len(field) - 1) + 6)
+        else:
+            value += (field[0] & 0x3F) << (8 * (len(field) - 1))
+        return value
+    text = field.split(b"\0", 1)[0].strip()
+    return int(text, 8) if text else 0
+
+
+def _text(field: bytes) -> str:
+    return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def _checksum_ok(header: bytes) -> bool:
+    stored = header[148:156]
+    try:
+        expected = _number(stored)
+    except ValueError:
+        return False
+    unsigned = sum(header[:148]) + 256 + sum(header[156:])
+    if expected == unsigned:
+        return True
+    signed = sum(b - 256 if b > 127 else b for b in header[:148] + header[156:]) + 256
+    return expected == signed
+
+
+def _pax_records(data: bytes, label: str) -> dict[str, str]:
+    """Parse `LEN key=value\\n` records of a PAX extended header."""
+    records: dict[str, str] = {}
+    at = 0
+    while at < len(data):
+        space = data.find(b" ", at)
+        if space < 0:
+            if not data[at:].strip(b"\0\n"):
+                break
+            raise CorruptArchive(f"{label}: malformed PAX header")
+        try:
+            length = int(data[at:space])
+        except ValueError:
+            raise CorruptArchive(f"{label}: malformed PAX header") from None
+        if length <= 0 or at + length > len(data):
+            raise CorruptArchive(f"{label}: malformed PAX header")
+        record = data[space + 1:at + length - 1]
+        key, _, value = record.partition(b"=")
+        records[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+        at += length
+    return records
+
+
+_FILE_TYPES = frozenset(b"07")
+_SPECIAL_TYPES = frozenset(b"346")
+
+
+def _classify(path: str, typeflag: int) -> tuple[str, EntryKind] | None:
+    """Entry kind and effective path; None for overlay metadata that is not a filesystem entry."""
+    parent, _, base = path.rpartition("/")
+    if base.startswith(WHITEOUT_PREFIX):
+        if base == OPAQUE_MARKER:
+            return parent, EntryKind.OPAQUE
+        if base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
+            return None  # aufs bookkeeping such as .wh..wh.plnk
+        hidden = base[len(WHITEOUT_PREFIX):]
+        return (f"{parent}/{hidden}" if parent else hidden), EntryKind.WHITEOUT
+    if typeflag in _FILE_TYPES or typeflag == 0:
+        return path, EntryKind.FILE
+    if typeflag == 0x35:  # '5'
+        return path, EntryKind.DIR
+    if typeflag == 0x31:  # '1'
+        return path, EntryKind.HARDLINK
+    if typeflag == 0x32:  # '2'
+        return path, EntryKind.SYMLINK
+    return path, EntryKind.SPECIAL
+
+
+def read_layer(raw: BinaryIO, *, index: int, label: str, media_type: str | None,
+               hash_contents: bool, base_offset: int | None,
+               progress: Progress | None = None) -> list[Entry]:
+    """Read one layer blob into entries (tar order).
+
+    Compression is told by magic bytes and must agree with `media_type` when one is given.
+    With `base_offset` (a seekable, plain layer) contents are skipped by seeking and each FILE
+    records the absolute `offset` of its content, for `fill_digests` later.
+    """
+    declared = compression_of(media_type)
+    head = raw.read(4)
+    actual = sniff_compression(head)
+    if actual == "unsupported":
+        raise UnsupportedMediaType(f"{label}: bzip2/xz-compressed layers are not supported")
+    if declared is not None and declared != actual:
+        raise CorruptArchive(
+            f"{label}: media type {media_type} declares {declared} but the blob is {actual}"
+        )
+    on_raw = progress.read_advanced if progress is not None else _ignore
+    if not head:
+        raise CorruptArchive(f"{label}: layer blob is empty")
+    seekable = base_offset is not None and actual == "plain" and raw.seekable()
+    if seekable:
+        raw.seek(0)
+        chunks = _plain_chunks(raw, on_raw, _SEEK_CHUNK)
+    else:
+        joined = _Joined(head, raw)
+        if actual == "gzip":
+            chunks = _gzip_chunks(joined, label, on_raw)
+        elif actual == "zstd":
+            chunks = _zstd_chunks(joined, label, on_raw)
+        else:
+            chunks = _plain_chunks(joined, on_raw, _STREAM_CHUNK)
+    stream = _TarStream(chunks, raw if seekable else None, on_raw)
+    entries = _parse(stream, label=label, hash_contents=hash_contents,
+                     base_offset=base_offset if seekable else None)
+    if actual != "plain":
+        for _ in chunks:  # decode to the end: a truncated or corrupt tail is still an error
+            pass
+    return entries
+
+
+def _ignore(nbytes: int) -> None:
+    """Progress sink for callers that pass none."""
+
+
+class _Joined(io.RawIOBase):
+    """The already-sniffed head bytes followed by the rest of the raw stream."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        super().__init__()
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            data, self._head = self._head, b""
+            return data
+        return self._rest.read(n)
+
+
+def _parse(stream: _TarStream, *, label: str, hash_contents: bool,
+           base_offset: int | None) -> list[Entry]:
+    entries: list[Entry] = []
+    pax: dict[str, str] = {}
+    global_pax: dict[str, str] = {}
+    long_name: str | None = None
+    long_link: str | None = None
+    while True:
+        header = stream.take(BLOCK)
+        if header is None:
+            if stream.pos == 0:
+                raise CorruptArchive(f"{label}: layer is not a tar archive (too short)")
+            raise CorruptArchive(f"{label}: layer tar is truncated (no end-of-archive marker)")
+        if header == _ZERO_BLOCK:
+            break
+        if not _checksum_ok(header):
+            if stream.pos == BLOCK:
+                raise CorruptArchive(f"{label}: layer is not a tar archive")
+            raise CorruptArchive(f"{label}: corrupt tar header at offset {stream.pos - BLOCK}")
+        typeflag = header[156]
+        try:
+            size = _number(header[124:136])
+        except ValueError:
+            raise CorruptArchive(f"{label}: corrupt size field at offset {stream.pos - BLOCK}") \
+                from None
+        meta = {**global_pax, **pax} if global_pax else pax
+        if "size" in meta and typeflag not in (0x78, 0x67):
+            try:
+                size = int(meta["size"])
+            except ValueError:
+                raise CorruptArchive(f"{label}: corrupt PAX size") from None
+        if size < 0:
+            raise CorruptArchive(f"{label}: negative size in tar header")
+        padded = size + (-size % BLOCK)
+        if typeflag in (0x78, 0x67, 0x4C, 0x4B):  # x, g, L, K carry metadata for the next entry
+            data = stream.take(padded)
+            if data is None:
+                raise CorruptArchive(f"{label}: layer tar is truncated")
+            data = data[:size]
+            if typeflag == 0x78:
+                pax = _pax_records(data, label)
+            elif typeflag == 0x67:
+                global_pax.update(_pax_records(data, label))
+            elif typeflag == 0x4C:
+                long_name = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+            else:
+                long_link = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+            continue
+        if "path" in meta:
+            name = meta["path"]
+        elif long_name is not None:
+            name = long_name
+        else:
+            name = _text(header[0:100])
+            if header[257:263] == b"ustar\x00" and header[345] != 0:
+                name = _text(header[345:500]) + "/" + name
+        if "linkpath" in meta:
+            link = meta["linkpath"]
+        elif long_link is not None:
+            link = long_link
+        else:
+            link = _text(header[157:257])
+        pax, long_name, long_link = {}, None, None
+
+        if typeflag in (0x30, 0) and name.endswith("/"):
+            typeflag = 0x35
+        path = normalize_path(name)
+        classified = _classify(path, typeflag) if path else None
+        content_at = stream.pos
+        if classified is not None:
+            path, kind = classified
+            entry = Entry(path=path, kind=kind, mode=_number(header[100:108]) & 0o7777,
+                          uid=int(meta.get("uid") or _number(header[108:116])),
+                          gid=int(meta.get("gid") or _number(header[116:124])))
+            if kind is EntryKind.FILE:
+                entry.size = size
+                if hash_contents:
+                    hasher = xxhash.xxh3_128()
+                    if not stream.hash(size, hasher):
+                        raise CorruptArchive(f"{label}: layer tar is truncated")
+                    entry.digest = hasher.digest()
+                    padded -= size  # only the block padding is left to skip
+                elif base_offset is not None:
+                    entry.offset = base_offset + content_at
+            elif kind is EntryKind.HARDLINK:
+                entry.link_target = normalize_path(link)
+            elif kind is EntryKind.SYMLINK:
+                entry.link_target = link
+            if path or kind is EntryKind.OPAQUE:
+                entries.append(entry)
+        if padded and not stream.skip(padded):
+            raise CorruptArchive(f"{label}: layer tar is truncated")
+    return entries
+
+
+def fill_digests(path: str, entries: list[Entry]) -> None:
+    """Hash the content of FILE entries that have an `offset` in `path` and no digest yet."""
+    todo = sorted((e for e in entries if e.digest is None and e.offset is not None),
+                  key=lambda e: e.offset or 0)
+    if not todo:
+        return
+    with open(path, "rb", buffering=0) as handle:
+        for entry in todo:
+            handle.seek(entry.offset or 0)
+            hasher = xxhash.xxh3_128()
+            left = entry.size
+            while left:
+                data = handle.read(min(left, _STREAM_CHUNK))
+                if not data:
+                    raise CorruptArchive(f"{path}: file content is truncated")
+                hasher.update(data)
+                left -= len(data)
+            entry.digest = hasher.digest()
+
+
+__all__ = [
+    "LimitedReader",
+    "compression_of",
+    "fill_digests",
+    "normalize_path",
+    "read_layer",
+    "sniff_compression",
+]

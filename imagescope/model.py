@@ -1,0 +1,74 @@
+"""The image as imagescope sees it: plain, source-independent records (no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+
+class EntryKind(IntEnum):
+    """What a layer-tar entry does to the filesystem when the layer is applied."""
+
+    FILE = 0  # regular file; the only kind that carries bytes
+    HARDLINK = 1  # another name for an inode already seen (link_target)
+    DIR = 2
+    SYMLINK = 3
+    SPECIAL = 4  # character/block device, FIFO
+    WHITEOUT = 5  # `.wh.NAME`: `path` is the hidden NAME
+    OPAQUE = 6  # `.wh..wh..opq`: `path` is the directory whose lower children are hidden
+
+
+@dataclass(slots=True)
+class Entry:
+    """One tar entry. `path` is normalised: no leading `/` or `./`, no trailing `/`.
+
+    `digest` is a content hash of a FILE (None until computed); `offset` is where the
+    content starts in `Layer.content_file`, when the layer sits uncompressed in a seekable file.
+    """
+
+    path: str
+    kind: EntryKind
+    size: int = 0
+    mode: int = 0o644
+    uid: int = 0
+    gid: int = 0
+    link_target: str | None = None
+    digest: bytes | None = None
+    offset: int | None = None
+
+
+@dataclass(slots=True)
+class Layer:
+    """A layer's entries in tar order plus what the source knows of the blob."""
+
+    index: int
+    entries: list[Entry]
+    digest: str | None = None  # blob digest as stored (may be compressed)
+    diff_id: str | None = None  # digest of the uncompressed tar, from the image config
+    media_type: str | None = None
+    stored_bytes: int | None = None  # blob size as stored (compressed size when compressed)
+    content_file: str | None = None  # file holding the plain tar, for deferred digests
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryStep:
+    """One entry of the image config's history (a Dockerfile step)."""
+
+    created_by: str
+    empty_layer: bool = False
+    comment: str | None = None
+
+
+@dataclass(slots=True)
+class Image:
+    """An image read from a source: metadata, history and its layers bottom-up."""
+
+    reference: str
+    source: str  # engine | docker-archive | oci | oci-archive
+    layers: list[Layer]
+    history: list[HistoryStep] = field(default_factory=list)
+    image_id: str | None = None  # config digest
+    repo_digest: str | None = None  # manifest digest, when known
+    platform: str | None = None  # os/arch[/variant]
+    user: str | None = None  # config.User
+    warnings: list[str] = field(default_factory=list)

@@ -1,0 +1,160 @@
+"""A command-line image reference → the source to read it from (engine, archive, OCI layout)."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from imagescope.errors import SourceNotFound, UsageError
+
+ENGINE = "engine"
+DOCKER_ARCHIVE = "docker-archive"
+OCI = "oci"
+OCI_ARCHIVE = "oci-archive"
+ARCHIVE = "archive"  # a tar given by bare path: docker-archive or oci-archive, told by its content
+
+# skopeo's transport words; `docker-daemon:` is skopeo's spelling of the local engine.
+_PREFIXES = {
+    "docker:": ENGINE,
+    "docker-daemon:": ENGINE,
+    "docker-archive:": DOCKER_ARCHIVE,
+    "oci:": OCI,
+    "oci-archive:": OCI_ARCHIVE,
+}
+
+# The distribution/reference grammar: [domain[:port]/]component(/component)*[:tag][@digest].
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_DOMAIN = rf"(?:{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?)"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+_REFERENCE = re.compile(
+    rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*(?::{_TAG})?(?:@{_DIGEST})?"
+)
+_IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")
+_PATH_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst", ".oci")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    """Where an image lives.
+
+    `kind` is engine | docker-archive | oci | oci-archive | archive; `location` is the engine
+    reference or the filesystem path; `selector` picks one image inside an archive or layout:
+    a reference (`name:tag`, or an OCI ref name) or `@N`, a zero-based index.
+    """
+
+    kind: str
+    location: str
+    selector: str | None = None
+
+
+def parse_ref(text: str) -> SourceRef:
+    """Read a CLI reference.
+
+    An explicit skopeo-style prefix decides. Otherwise an existing path is a file source (a
+    directory is an OCI layout, a file an archive told by its content); something that looks like
+    a path but does not exist is SourceNotFound, never an engine lookup; the rest is an engine
+    reference. `PREFIX:PATH:SELECTOR` splits at the first colon after the path, as skopeo does,
+    unless the whole remainder names an existing path.
+    """
+    if not text:
+        raise UsageError("empty image reference")
+    for prefix, kind in _PREFIXES.items():
+        if text.startswith(prefix):
+            rest = text[len(prefix):]
+            if kind == ENGINE:
+                return SourceRef(ENGINE, _engine_reference(rest.removeprefix("//"), text))
+            path, selector = _split_selector(rest, prefix)
+            return SourceRef(kind, path, selector)
+    if os.path.exists(text):
+        return SourceRef(OCI if os.path.isdir(text) else ARCHIVE, text)
+    if looks_like_path(text):
+        raise SourceNotFound(f"no such file or directory: {text}")
+    if not is_engine_reference(text):
+        raise SourceNotFound(
+            f"{text!r} is neither an existing file or directory nor a valid image reference"
+        )
+    return SourceRef(ENGINE, text)
+
+
+def looks_like_path(text: str) -> bool:
+    """True for what a user means as a path: `/…`, `./…`, `../…`, `~…`, a trailing `/`, `*.tar`."""
+    return (
+        text.startswith(("/", "./", "../", "~"))
+        or text in (".", "..")
+        or text.endswith("/")
+        or "\\" in text
+        or text.lower().endswith(_PATH_SUFFIXES)
+    )
+
+
+def is_engine_reference(text: str) -> bool:
+    """True for `name[:tag][@digest]` by the distribution grammar, or an image ID `sha256:<hex>`."""
+    return bool(_IMAGE_ID.fullmatch(text) or _REFERENCE.fullmatch(text))
+
+
+def is_image_id(text: str) -> bool:
+    """True for a full image ID (`sha256:<64 hex>`): it names local content and cannot be pulled."""
+    return bool(_IMAGE_ID.fullmatch(text))
+
+
+def familiar(reference: str) -> str:
+    """The short form Docker shows: no `docker.io/` or `library/`, `:latest` when untagged.
+
+    `docker.io/library/busybox` → `busybox:latest`; `ghcr.io/a/b:1` stays as it is. A reference
+    with a digest keeps it and gets no tag.
+    """
+    name, digest = reference, ""
+    if "@" in reference:
+        name, _, digest = reference.partition("@")
+        digest = "@" + digest
+    repo, tag = split_tag(name)
+    repo = repo.removeprefix("docker.io/").removeprefix("index.docker.io/")
+    repo = repo.removeprefix("library/") if repo.count("/") == 1 else repo
+    if tag is None and not digest:
+        tag = "latest"
+    return repo + (f":{tag}" if tag else "") + digest
+
+
+def split_tag(name: str) -> tuple[str, str | None]:
+    """`repo:tag` → (repo, tag); a colon inside the domain (`host:5000/repo`) is not a tag."""
+    repo, sep, tag = name.rpartition(":")
+    if not sep or "/" in tag:
+        return name, None
+    return repo, tag
+
+
+def _engine_reference(text: str, original: str) -> str:
+    if not is_engine_reference(text):
+        raise UsageError(f"{original!r}: not a valid image reference (expected name[:tag] or "
+                         "name@sha256:…)")
+    return text
+
+
+def _split_selector(rest: str, prefix: str) -> tuple[str, str | None]:
+    if not rest:
+        raise UsageError(f"{prefix} needs a path, e.g. {prefix}image.tar")
+    if os.path.exists(rest):
+        return rest, None
+    path, sep, selector = rest.partition(":")
+    if sep and path and selector:
+        return path, selector
+    return rest, None
+
+
+__all__ = [
+    "ARCHIVE",
+    "DOCKER_ARCHIVE",
+    "ENGINE",
+    "OCI",
+    "OCI_ARCHIVE",
+    "SourceRef",
+    "familiar",
+    "is_engine_reference",
+    "is_image_id",
+    "looks_like_path",
+    "parse_ref",
+    "split_tag",
+]

@@ -1,0 +1,1 @@
+"""Renderers: pure functions of a Report (or its parts) to text."""

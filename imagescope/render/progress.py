@@ -1,0 +1,49 @@
+"""Live progress on stderr with rich: pulls and layer reads."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import (BarColumn, DownloadColumn, Progress as RichBar, TaskID, TextColumn,
+                           TimeElapsedColumn, TransferSpeedColumn)
+
+from imagescope.progress import Progress
+
+
+class RichProgress(Progress):
+    """Shows one bar per pulled layer and one for the blob being read; use as a context manager."""
+
+    def __init__(self, console: Console) -> None:
+        self._bar = RichBar(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                            TransferSpeedColumn(), TimeElapsedColumn(), console=console,
+                            transient=True)
+        self._pulls: dict[str, TaskID] = {}
+        self._reading: TaskID | None = None
+
+    def __enter__(self) -> RichProgress:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+    def status(self, text: str) -> None:
+        self._bar.console.print(f"[dim]{text}[/dim]", highlight=False)
+
+    def pull(self, item: str, status: str, current: int | None, total: int | None) -> None:
+        task = self._pulls.get(item)
+        if task is None:
+            task = self._pulls[item] = self._bar.add_task(f"pull {item[:12]}", total=total)
+        self._bar.update(task, completed=current or 0, total=total,
+                         description=f"{status.lower()} {item[:12]}")
+
+    def read_started(self, label: str, total_bytes: int | None) -> None:
+        self._reading = self._bar.add_task(f"read {label}", total=total_bytes)
+
+    def read_advanced(self, nbytes: int) -> None:
+        if self._reading is not None:
+            self._bar.advance(self._reading, nbytes)
+
+    def read_finished(self) -> None:
+        if self._reading is not None:
+            self._bar.remove_task(self._reading)
+            self._reading = None

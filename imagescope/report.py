@@ -1,0 +1,157 @@
+"""The analysis result: image → replay → exact byte accounting per image, layer and file (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from imagescope.history import attribute, instruction_of
+from imagescope.model import EntryKind, Image
+from imagescope.overlay import Hidden, Replay
+
+
+class HiddenHow(StrEnum):
+    """Why content is unreachable: see overlay's module docstring."""
+
+    REMOVED = "removed"
+    OVERWRITTEN = "overwritten"
+    IDENTICAL_REWRITE = "identical_rewrite"
+
+
+def how_hidden(hidden: Hidden) -> HiddenHow:
+    """An overwrite whose replacement has the same size and content digest is an identical rewrite."""
+    if not hidden.overwritten:
+        return HiddenHow.REMOVED
+    replacement = hidden.replacement
+    if (replacement is not None and replacement.size == hidden.entry.size
+            and hidden.entry.digest is not None and replacement.digest == hidden.entry.digest):
+        return HiddenHow.IDENTICAL_REWRITE
+    return HiddenHow.OVERWRITTEN
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    reference: str
+    source: str
+    image_id: str | None
+    repo_digest: str | None
+    platform: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """`wasted = total − final = removed + overwritten`; identical rewrites are part of overwritten."""
+
+    total_bytes: int
+    final_bytes: int
+    wasted_bytes: int
+    removed_bytes: int
+    overwritten_bytes: int
+    identical_rewrite_bytes: int
+    layer_count: int
+
+    @property
+    def efficiency(self) -> float:
+        """final / total; an image without file bytes is fully efficient."""
+        return self.final_bytes / self.total_bytes if self.total_bytes else 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class LayerReport:
+    index: int
+    digest: str | None
+    diff_id: str | None
+    media_type: str | None
+    stored_bytes: int | None
+    entry_count: int
+    added_bytes: int  # regular-file bytes this layer writes
+    wasted_bytes: int  # of added_bytes, hidden by later layers (or later in this layer)
+    hidden_by: dict[int, int]  # hiding layer index → bytes of this layer it hid
+    created_by: str | None
+    instruction: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WastedFile:
+    path: str  # absolute, as shown to users
+    bytes: int
+    layer_index: int
+    hidden_by_layer: int
+    how: HiddenHow
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    image: ImageRef
+    summary: Summary
+    layers: list[LayerReport]
+    wasted_files: list[WastedFile]  # largest first, then by path
+    warnings: list[str] = field(default_factory=list)
+
+
+def build_report(image: Image, result: Replay) -> Report:
+    """Account every regular-file byte of `image` from its replay."""
+    layer_count = len(image.layers)
+    wasted_by_layer = [0] * layer_count
+    hidden_by: list[dict[int, int]] = [{} for _ in range(layer_count)]
+    removed = overwritten = identical = 0
+    wasted_files: list[WastedFile] = []
+    for hidden in result.hidden:
+        size = hidden.entry.size
+        if size == 0:
+            continue
+        how = how_hidden(hidden)
+        if how is HiddenHow.REMOVED:
+            removed += size
+        else:
+            overwritten += size
+            if how is HiddenHow.IDENTICAL_REWRITE:
+                identical += size
+        wasted_by_layer[hidden.layer_index] += size
+        by = hidden_by[hidden.layer_index]
+        by[hidden.hidden_by] = by.get(hidden.hidden_by, 0) + size
+        wasted_files.append(WastedFile("/" + hidden.entry.path, size, hidden.layer_index,
+                                       hidden.hidden_by, how))
+    wasted_files.sort(key=lambda w: (-w.bytes, w.path, w.layer_index))
+
+    attribution = attribute(image.history, layer_count)
+    layers: list[LayerReport] = []
+    total = 0
+    for position, layer in enumerate(image.layers):
+        added = sum(e.size for e in layer.entries if e.kind is EntryKind.FILE)
+        total += added
+        step = attribution.steps[position]
+        layers.append(LayerReport(
+            index=position,
+            digest=layer.digest,
+            diff_id=layer.diff_id,
+            media_type=layer.media_type,
+            stored_bytes=layer.stored_bytes,
+            entry_count=len(layer.entries),
+            added_bytes=added,
+            wasted_bytes=wasted_by_layer[position],
+            hidden_by=dict(sorted(hidden_by[position].items())),
+            created_by=step.created_by if step else None,
+            instruction=instruction_of(step.created_by) if step else None,
+        ))
+    wasted = removed + overwritten
+    summary = Summary(
+        total_bytes=total,
+        final_bytes=total - wasted,
+        wasted_bytes=wasted,
+        removed_bytes=removed,
+        overwritten_bytes=overwritten,
+        identical_rewrite_bytes=identical,
+        layer_count=layer_count,
+    )
+    warnings = list(image.warnings)
+    if attribution.warning:
+        warnings.append(attribution.warning)
+    return Report(
+        image=ImageRef(image.reference, image.source, image.image_id, image.repo_digest,
+                       image.platform),
+        summary=summary,
+        layers=layers,
+        wasted_files=wasted_files,
+        warnings=warnings,
+    )

@@ -1,0 +1,511 @@
+"""Manifest, index, platform and config resolution shared by every source (pure: no I/O)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform as host_platform
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from imagescope.errors import (
+    CorruptArchive,
+    ImageNotFound,
+    MissingBlob,
+    NotAnImage,
+    PlatformNotFound,
+    UnsupportedMediaType,
+    UsageError,
+)
+from imagescope.layers import compression_of
+from imagescope.model import HistoryStep, Image, Layer
+from imagescope.refs import familiar
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
+MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
+CONFIG_TYPES = frozenset({
+    "application/vnd.oci.image.config.v1+json",
+    "application/vnd.docker.container.image.v1+json",
+})
+REF_NAME = "org.opencontainers.image.ref.name"  # OCI: the tag (or name) of a layout entry
+IMAGE_NAME = "io.containerd.image.name"  # containerd / Docker >= 25: the full reference
+REFERENCE_TYPE = "vnd.docker.reference.type"  # buildx: "attestation-manifest" entries
+MAX_DOCUMENT_BYTES = 32 << 20  # a JSON document bigger than this is not a manifest or config
+_MAX_INDEX_DEPTH = 8
+_DIGEST = re.compile(r"(?P<alg>[a-z0-9]+(?:[.+_-][a-z0-9]+)*):(?P<hex>[a-zA-Z0-9=_-]+)")
+_BLOB_PATH = re.compile(r"blobs/(?P<alg>[a-z0-9]+(?:[.+_-][a-z0-9]+)*)/(?P<hex>[a-zA-Z0-9=_-]+)")
+
+ReadDoc = Callable[[str], bytes]
+"""Bytes of a document by its path in the layout or archive (`blobs/sha256/…`, `manifest.json`,
+`<hex>.json`); raises MissingBlob when absent."""
+
+
+# --------------------------------------------------------------------------- platforms
+
+_ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "i386": "386",
+                 "i686": "386", "armhf": "arm", "armel": "arm"}
+_HOST_VARIANTS = {"armv5l": "v5", "armv6l": "v6", "armv7l": "v7", "armv7": "v7", "armv8l": "v8",
+                  "armhf": "v7", "armel": "v6"}
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """`os/arch[/variant]`, normalised as containerd does.
+
+    Architecture aliases fold (x86_64 → amd64, aarch64 → arm64); a default variant is no variant
+    (amd64/v1, arm64/v8) except for arm, where none means v7.
+    """
+
+    os: str
+    architecture: str
+    variant: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Platform:
+        """`linux/arm64`, `linux/arm/v7`; anything else is a usage error."""
+        parts = text.strip().split("/")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise UsageError(f"--platform {text!r}: expected os/arch[/variant], e.g. linux/amd64")
+        return cls(*parts).normalized()
+
+    @classmethod
+    def host(cls) -> Platform:
+        """linux on this machine's architecture (containers are linux images)."""
+        machine = host_platform.machine().lower()
+        return cls("linux", machine, _HOST_VARIANTS.get(machine)).normalized()
+
+    @classmethod
+    def from_doc(cls, doc: Any) -> Platform | None:
+        """From a descriptor's `platform` or an image config (`os`, `architecture`, `variant`)."""
+        if not isinstance(doc, dict):
+            return None
+        os_name, arch = doc.get("os"), doc.get("architecture")
+        if not isinstance(os_name, str) or not isinstance(arch, str) or not os_name or not arch:
+            return None
+        variant = doc.get("variant")
+        return cls(os_name, arch, variant if isinstance(variant, str) and variant else None)
+
+    def normalized(self) -> Platform:
+        arch = self.architecture.lower()
+        variant = self.variant.lower() if self.variant else None
+        if arch.startswith("armv") and arch[-1] == "l":  # armv7l as an architecture
+            arch, variant = "arm", variant or _HOST_VARIANTS.get(arch)
+        if arch in ("armhf", "armel") and variant is None:
+            variant = _HOST_VARIANTS[arch]
+        arch = _ARCH_ALIASES.get(arch, arch)
+        if variant and variant.isdigit():
+            variant = "v" + variant
+        if (arch, variant) in (("amd64", "v1"), ("arm64", "v8")):
+            variant = None
+        if arch == "arm" and variant is None:
+            variant = "v7"
+        return Platform(self.os.lower(), arch, variant)
+
+    def matches(self, wanted: Platform) -> bool:
+        return self.normalized() == wanted.normalized()
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One image a source could mean: its platform (None when undeclared) and its identity."""
+
+    platform: Platform | None
+    identity: str  # equal identities are the same image (e.g. one manifest under two tags)
+    name: str  # how to list it to the user
+    payload: Any = None
+
+
+def choose(options: Sequence[Option], wanted: Platform | None, where: str,
+           how_to_pick: str) -> Option:
+    """The option for `wanted`, or for the host's platform when none was asked.
+
+    A lone image is taken whatever its platform unless a platform was asked for explicitly and
+    it declares another. Among several, the one declaring the platform wins; failing that, a
+    lone image declaring none (its config is checked later); none left is PlatformNotFound
+    listing the platforms present; several different images left is ambiguous.
+    """
+    if not options:
+        raise NotAnImage(f"{where} holds no image")
+    if len({o.identity for o in options}) == 1 and (
+        wanted is None or options[0].platform is None or options[0].platform.matches(wanted)
+    ):
+        return options[0]
+    target = wanted or Platform.host()
+    hits = [o for o in options if o.platform is not None and o.platform.matches(target)]
+    if not hits:
+        hits = [o for o in options if o.platform is None]
+    if not hits:
+        present = sorted({str(o.platform) for o in options})
+        asked = "the host platform " if wanted is None else ""
+        hint = "; choose one with --platform" if len(present) > 1 or wanted is None else ""
+        raise PlatformNotFound(f"{where} has no image for {asked}{target} "
+                               f"(platforms present: {', '.join(present)}){hint}")
+    if len({o.identity for o in hits}) > 1:
+        names = ", ".join(sorted({o.name for o in hits}))
+        raise UsageError(f"{where} holds several images ({names}); {how_to_pick}")
+    return hits[0]
+
+
+# --------------------------------------------------------------------------- plans
+
+
+@dataclass(slots=True)
+class LayerRef:
+    """A layer to read: `key` names its blob for the source (archive member or `blobs/alg/hex`)."""
+
+    key: str
+    digest: str | None
+    diff_id: str | None
+    media_type: str | None
+    size: int | None  # as the manifest declares it, when it does
+
+
+@dataclass(slots=True)
+class Plan:
+    """Everything but the layer contents: what to read, and the config that describes it."""
+
+    config: dict[str, Any]
+    image_id: str
+    manifest_digest: str | None
+    layers: list[LayerRef]
+
+
+def parse_json(data: bytes, what: str) -> Any:
+    """Decode a JSON document; malformed JSON is CorruptArchive naming the document."""
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptArchive(f"{what} is not valid JSON ({exc})") from None
+
+
+def blob_path(digest: str) -> str:
+    """`sha256:abc…` → `blobs/sha256/abc…`; a malformed digest (a path escape) is CorruptArchive."""
+    match = _DIGEST.fullmatch(digest) if isinstance(digest, str) else None
+    if match is None:
+        raise CorruptArchive(f"invalid digest {digest!r}")
+    return f"blobs/{match['alg']}/{match['hex']}"
+
+
+def digest_of_path(path: str) -> str | None:
+    """`blobs/sha256/abc…` → `sha256:abc…`; None for paths that are not content-addressed."""
+    match = _BLOB_PATH.fullmatch(path)
+    return f"{match['alg']}:{match['hex']}" if match else None
+
+
+def oci_plan(index_doc: bytes, read: ReadDoc, *, selector: str | None,
+             wanted: Platform | None, where: str, how_to_pick: str) -> Plan:
+    """Resolve an OCI `index.json` to one image manifest and its config.
+
+    `selector` picks top-level entries by `org.opencontainers.image.ref.name` (or the
+    containerd image name) or `@N`; nested indexes are walked; attestation manifests and
+    `unknown/unknown` entries are skipped; the platform decides among what is left (`choose`).
+    """
+    index = _object(parse_json(index_doc, f"{where}: index.json"), f"{where}: index.json")
+    top = _descriptors(index, f"{where}: index.json")
+    if selector is not None:
+        top = _select_by_ref_name(top, selector, where)
+    options: list[Option] = []
+    _collect(top, read, options, where, depth=0)
+    chosen = choose(options, wanted, where, how_to_pick)
+    manifest_digest: str = chosen.identity
+    manifest = _object(parse_json(_read_doc(read, blob_path(manifest_digest), "manifest"),
+                                  f"manifest {manifest_digest}"), f"manifest {manifest_digest}")
+    media_type = manifest.get("mediaType") or chosen.payload.get("mediaType")
+    if media_type not in (None, *MANIFEST_TYPES):
+        raise UnsupportedMediaType(f"manifest {manifest_digest} has unsupported media type "
+                                   f"{media_type!r}")
+    config_desc = _object(manifest.get("config"), f"manifest {manifest_digest}: config")
+    config_type = config_desc.get("mediaType")
+    if config_type is not None and config_type not in CONFIG_TYPES:
+        raise NotAnImage(f"{where}: manifest {manifest_digest} is not a container image "
+                         f"(config media type {config_type})")
+    config_digest = _string(config_desc.get("digest"), f"manifest {manifest_digest}: config")
+    config = _config(_read_doc(read, blob_path(config_digest), "config"), config_digest)
+    layers = []
+    for i, raw in enumerate(_list(manifest.get("layers"), f"manifest {manifest_digest}: layers")):
+        desc = _object(raw, f"manifest {manifest_digest}: layer {i}")
+        digest = _string(desc.get("digest"), f"manifest {manifest_digest}: layer {i}")
+        layer_type = desc.get("mediaType")
+        size = desc.get("size")
+        layers.append(LayerRef(key=blob_path(digest), digest=digest, diff_id=None,
+                               media_type=layer_type if isinstance(layer_type, str) else None,
+                               size=size if isinstance(size, int) else None))
+    plan = Plan(config=config, image_id=config_digest, manifest_digest=manifest_digest,
+                layers=layers)
+    _attach_diff_ids(plan, where, wanted)
+    return plan
+
+
+def docker_plan(manifest_doc: bytes, read: ReadDoc, *, selector: str | None,
+                wanted: Platform | None, where: str, how_to_pick: str,
+                oci_index: bytes | None = None) -> Plan:
+    """Resolve a `docker save` `manifest.json` to one image (legacy or Docker >= 25 layout).
+
+    `selector` is a reference matched against RepoTags (`busybox` means `busybox:latest`,
+    `docker.io/library/` is implied) or `@N`. Layer media types come from LayerSources, or from
+    an OCI manifest in `oci_index` (Docker >= 25) that lists the same config and blobs; without
+    either they stay unknown (legacy layers are plain tars).
+    """
+    entries = _list(parse_json(manifest_doc, f"{where}: manifest.json"), f"{where}: manifest.json")
+    items = [(i, _object(e, f"{where}: manifest.json entry {i}")) for i, e in enumerate(entries)]
+    if selector is not None:
+        items = _select_by_tag(items, selector, where)
+    options = []
+    for i, item in items:
+        config_key = _string(item.get("Config"), f"{where}: manifest.json entry {i}: Config")
+        data = _read_doc(read, config_key, "config")
+        config = _config(data, config_key)
+        tags = _tags(item)
+        options.append(Option(Platform.from_doc(config), config_key, tags[0] if tags else f"@{i}",
+                              (item, config, data)))
+    chosen = choose(options, wanted, where, how_to_pick)
+    item, config, data = chosen.payload
+    config_key = chosen.identity
+    config_digest = digest_of_path(config_key) or "sha256:" + hashlib.sha256(data).hexdigest()
+    manifest_digest, described = _oci_descriptors(oci_index, read, config_digest)
+    sources = _dict(item.get("LayerSources"))
+    diff_ids = _diff_ids(config, config_key)
+    layers = []
+    paths = _list(item.get("Layers"), f"{where}: manifest.json Layers")
+    for i, path in enumerate(paths):
+        key = _string(path, f"{where}: manifest.json Layers[{i}]")
+        diff_id = diff_ids[i] if i < len(diff_ids) else None
+        digest = digest_of_path(key)
+        desc = _dict(described.get(digest or "") or sources.get(diff_id or ""))
+        layer_type = desc.get("mediaType")
+        layers.append(LayerRef(key=key, digest=digest or diff_id, diff_id=diff_id,
+                               media_type=layer_type if isinstance(layer_type, str) else None,
+                               size=None))
+    plan = Plan(config=config, image_id=config_digest, manifest_digest=manifest_digest,
+                layers=layers)
+    _attach_diff_ids(plan, where, wanted)
+    return plan
+
+
+def to_image(plan: Plan, layers: list[Layer], *, reference: str, source: str) -> Image:
+    """The Image: layers as read, history, user and platform from the config."""
+    config = plan.config
+    history = []
+    for raw in config.get("history") or []:
+        if not isinstance(raw, dict):
+            continue
+        comment = raw.get("comment")
+        history.append(HistoryStep(created_by=str(raw.get("created_by") or ""),
+                                   empty_layer=bool(raw.get("empty_layer")),
+                                   comment=comment if isinstance(comment, str) else None))
+    user = _dict(config.get("config")).get("User")
+    found = Platform.from_doc(config)
+    return Image(reference=reference, source=source, layers=layers, history=history,
+                 image_id=plan.image_id, repo_digest=plan.manifest_digest,
+                 platform=str(found) if found else None,
+                 user=user if isinstance(user, str) and user else None)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _collect(descriptors: list[dict[str, Any]], read: ReadDoc, out: list[Option], where: str,
+             depth: int) -> None:
+    """Flatten (nested) indexes into image-manifest options, skipping attestations."""
+    if depth > _MAX_INDEX_DEPTH:
+        raise CorruptArchive(f"{where}: image indexes nest deeper than {_MAX_INDEX_DEPTH}")
+    for desc in descriptors:
+        annotations = _dict(desc.get("annotations"))
+        found = Platform.from_doc(desc.get("platform"))
+        if annotations.get(REFERENCE_TYPE) == "attestation-manifest" or (
+                found is not None and (found.os, found.architecture) == ("unknown", "unknown")):
+            continue
+        digest = _string(desc.get("digest"), f"{where}: index entry")
+        media_type = desc.get("mediaType")
+        child: dict[str, Any] | None = None
+        if media_type is None or media_type in INDEX_TYPES:  # mediaType is optional in old indexes
+            child = _object(parse_json(_read_doc(read, blob_path(digest), "manifest"),
+                                       f"manifest {digest}"), f"manifest {digest}")
+            media_type = media_type or child.get("mediaType") or (
+                OCI_INDEX if "manifests" in child else OCI_MANIFEST)
+        if media_type in INDEX_TYPES and child is not None:
+            _collect(_descriptors(child, f"index {digest}"), read, out, where, depth + 1)
+        elif media_type in MANIFEST_TYPES:
+            name = annotations.get(REF_NAME) or annotations.get(IMAGE_NAME) or digest
+            out.append(Option(found, digest, str(name), desc))
+        elif isinstance(media_type, str) and "manifest.v1" in media_type:
+            raise UnsupportedMediaType(f"{where}: {digest} is a Docker schema 1 manifest, which "
+                                       "imagescope does not read")
+        # anything else (artifacts, signatures) is not an image: skip it
+
+
+def _select_by_ref_name(top: list[dict[str, Any]], selector: str,
+                        where: str) -> list[dict[str, Any]]:
+    if selector.startswith("@"):
+        return [_by_index(top, selector, where)]
+    wanted = familiar(selector)
+    hits = []
+    names = []
+    for desc in top:
+        annotations = _dict(desc.get("annotations"))
+        ref_name, image_name = annotations.get(REF_NAME), annotations.get(IMAGE_NAME)
+        if isinstance(ref_name, str):
+            names.append(ref_name)
+        if ref_name == selector or (isinstance(image_name, str)
+                                    and familiar(image_name) == wanted):
+            hits.append(desc)
+    if not hits:
+        shown = ", ".join(sorted(set(names))) or "none"
+        raise ImageNotFound(f"{where} has no image named {selector!r} (names: {shown})")
+    return hits
+
+
+def _select_by_tag(items: list[tuple[int, dict[str, Any]]], selector: str,
+                   where: str) -> list[tuple[int, dict[str, Any]]]:
+    if selector.startswith("@"):
+        return [_by_index(items, selector, where)]
+    if "@" in selector:
+        raise UsageError(f"{selector!r}: a docker-archive image is chosen by tag or @N, not by "
+                         "digest")
+    wanted = familiar(selector)
+    hits = [(i, item) for i, item in items
+            if any(familiar(t) == wanted for t in _tags(item))]
+    if not hits:
+        tags = sorted({t for _, item in items for t in _tags(item)})
+        raise ImageNotFound(f"{where} has no image tagged {selector!r} "
+                            f"(tags: {', '.join(tags) or 'none'})")
+    return hits
+
+
+def _by_index(items: list[Any], selector: str, where: str) -> Any:
+    try:
+        number = int(selector[1:])
+    except ValueError:
+        raise UsageError(f"{selector!r}: expected @N, a zero-based image index") from None
+    if not 0 <= number < len(items):
+        raise ImageNotFound(f"{where} has {len(items)} image(s); {selector} is out of range")
+    return items[number]
+
+
+def _oci_descriptors(index_doc: bytes | None, read: ReadDoc,
+                     config_digest: str) -> tuple[str | None, dict[str, Any]]:
+    """The OCI manifest of `config_digest` (its digest, its layer descriptors by digest).
+
+    Docker >= 25 writes such a manifest next to manifest.json (the classic store lists only
+    foreign layers in it, containerd's store lists all); a manifest listing no layers, or
+    unreadable or absent documents, give nothing: manifest.json stays the authority.
+    """
+    if index_doc is None:
+        return None, {}
+    try:
+        index = parse_json(index_doc, "index.json")
+        pending = list(index.get("manifests") or []) if isinstance(index, dict) else []
+        for _ in range(64):
+            if not pending:
+                break
+            desc = pending.pop(0)
+            if not isinstance(desc, dict) or not isinstance(desc.get("digest"), str):
+                continue
+            doc = parse_json(read(blob_path(desc["digest"])), "manifest")
+            if not isinstance(doc, dict):
+                continue
+            if isinstance(doc.get("manifests"), list):
+                pending.extend(doc["manifests"])
+                continue
+            layers = doc.get("layers") if isinstance(doc.get("layers"), list) else []
+            if _dict(doc.get("config")).get("digest") == config_digest and layers:
+                return desc["digest"], {d["digest"]: d for d in layers
+                                        if isinstance(d, dict) and isinstance(d.get("digest"), str)}
+    except (MissingBlob, CorruptArchive):
+        pass
+    return None, {}
+
+
+def _attach_diff_ids(plan: Plan, where: str, wanted: Platform | None) -> None:
+    """Check the config against the manifest (layer count, platform) and media types."""
+    diff_ids = _diff_ids(plan.config, plan.image_id)
+    if len(diff_ids) != len(plan.layers):
+        raise CorruptArchive(f"{where}: the manifest lists {len(plan.layers)} layers but the "
+                             f"image config has {len(diff_ids)} diff_ids")
+    for index, (layer, diff_id) in enumerate(zip(plan.layers, diff_ids, strict=True)):
+        layer.diff_id = diff_id
+        try:
+            compression_of(layer.media_type)  # refuse before any layer is read
+        except UnsupportedMediaType as exc:
+            raise UnsupportedMediaType(f"{where}: layer {index}: {exc}") from None
+    found = Platform.from_doc(plan.config)
+    if wanted is not None and found is not None and not found.matches(wanted):
+        raise PlatformNotFound(f"{where} has no image for {wanted} (platforms present: {found})")
+
+
+def _config(data: bytes, what: str) -> dict[str, Any]:
+    config = _object(parse_json(data, f"image config {what}"), f"image config {what}")
+    _diff_ids(config, what)
+    return config
+
+
+def _diff_ids(config: dict[str, Any], what: str) -> list[str]:
+    rootfs = config.get("rootfs")
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids):
+        raise CorruptArchive(f"image config {what} has no rootfs.diff_ids list")
+    return diff_ids
+
+
+def _read_doc(read: ReadDoc, key: str, what: str) -> bytes:
+    data = read(key)
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise CorruptArchive(f"{what} {key} is {len(data)} bytes: too large for a JSON document")
+    return data
+
+
+def _descriptors(index: dict[str, Any], what: str) -> list[dict[str, Any]]:
+    return [_object(d, f"{what}: manifests entry")
+            for d in _list(index.get("manifests"), f"{what}: manifests")]
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    """`value` when it is a JSON object, else an empty one (for optional fields)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _tags(item: dict[str, Any]) -> list[str]:
+    tags = item.get("RepoTags")
+    return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise CorruptArchive(f"{what} is not a JSON object")
+    return value
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise CorruptArchive(f"{what} is not a JSON list")
+    return value
+
+
+def _string(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise CorruptArchive(f"{what} has no digest or path")
+    return value
+
+
+__all__ = [
+    "LayerRef",
+    "Option",
+    "Plan",
+    "Platform",
+    "blob_path",
+    "choose",
+    "digest_of_path",
+    "docker_plan",
+    "oci_plan",
+    "parse_json",
+    "to_image",
+]

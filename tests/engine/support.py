@@ -1,0 +1,146 @@
+"""Helpers for the engine tests: the CLI as a child process, the busybox base, built images."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import subprocess
+import sys
+import tarfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NoReturn
+
+import docker
+import docker.errors
+import pytest
+
+BASE_TAG = "busybox:local"
+BUSYBOX_PATHS = ("/usr/bin/busybox", "/bin/busybox")
+HOW_TO_GET_ONE = "run .ci/run, or start one as DEVELOPERS.md says"
+CLI_TIMEOUT_SECONDS = 600
+
+
+def engine_unavailable(reason: str) -> NoReturn:
+    """Skip, or fail when IMAGESCOPE_REQUIRE_ENGINE=1 (CI), for want of the engine or registry."""
+    if os.environ.get("IMAGESCOPE_REQUIRE_ENGINE") == "1":
+        pytest.fail(f"{reason} (IMAGESCOPE_REQUIRE_ENGINE=1)", pytrace=False)
+    pytest.skip(reason)
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    """The image every test Dockerfile starts FROM.
+
+    `file_bytes` is the regular-file bytes of its filesystem when this session imported it
+    (the busybox binary; applets are symlinks), None when it was already in the engine.
+    """
+
+    tag: str
+    layer_count: int
+    file_bytes: int | None
+
+
+def is_static_executable(path: Path) -> bool:
+    """Whether `path` is an ELF executable without a program interpreter (PT_INTERP): one that
+    runs in an image holding nothing else."""
+    with path.open("rb") as elf:
+        header = elf.read(64)
+        if len(header) < 64 or header[:4] != b"\x7fELF":
+            return False
+        order = "<" if header[5] == 1 else ">"
+        if header[4] == 2:  # 64-bit
+            (table,) = struct.unpack(order + "Q", header[32:40])
+            entry_size, count = struct.unpack(order + "HH", header[54:58])
+        else:
+            (table,) = struct.unpack(order + "I", header[28:32])
+            entry_size, count = struct.unpack(order + "HH", header[42:46])
+        for number in range(count):
+            elf.seek(table + number * entry_size)
+            (segment_type,) = struct.unpack(order + "I", elf.read(4))
+            if segment_type == 3:  # PT_INTERP: needs a dynamic loader
+                return False
+    return True
+
+
+def busybox_rootfs_tar(busybox: Path) -> bytes:
+    """A root filesystem holding only bin/busybox and a symlink per applet, deterministic."""
+    applets = subprocess.run([str(busybox), "--list"], check=True, capture_output=True,
+                             text=True).stdout.split()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        directory = tarfile.TarInfo("bin")
+        directory.type, directory.mode, directory.mtime = tarfile.DIRTYPE, 0o755, 0
+        tar.addfile(directory)
+        binary = tarfile.TarInfo("bin/busybox")
+        binary.size, binary.mode, binary.mtime = busybox.stat().st_size, 0o755, 0
+        with busybox.open("rb") as content:
+            tar.addfile(binary, content)
+        for applet in sorted(set(applets) - {"busybox"}):
+            link = tarfile.TarInfo(f"bin/{applet}")
+            link.type, link.linkname, link.mode, link.mtime = tarfile.SYMTYPE, "busybox", 0o777, 0
+            tar.addfile(link)
+    return buffer.getvalue()
+
+
+@dataclass
+class SessionImages:
+    """Builds images for this session under unique tags and removes every tag it handed out."""
+
+    client: docker.DockerClient
+    workdir: Path
+    base: BaseImage
+    session: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+    tags: list[str] = field(default_factory=list)
+
+    def tag(self, name: str, repository_prefix: str = "imagescope-test") -> str:
+        """A tag unique to this session, removed at its end."""
+        reference = f"{repository_prefix}/{name}:{self.session}"
+        self.tags.append(reference)
+        return reference
+
+    def build(self, name: str, dockerfile: str) -> str:
+        """Build `dockerfile` (its FROM line is added: the base image) with the legacy builder."""
+        context = self.workdir / name
+        context.mkdir()
+        (context / "Dockerfile").write_text(f"FROM {self.base.tag}\n{dockerfile}")
+        reference = self.tag(name)
+        try:
+            self.client.images.build(path=str(context), tag=reference, rm=True, forcerm=True,
+                                     pull=False)
+        except docker.errors.BuildError as err:
+            log = "".join(str(chunk.get("stream", chunk)) for chunk in err.build_log)
+            pytest.fail(f"building {name} failed: {err}\n{log}", pytrace=False)
+        return reference
+
+    def remove_all(self) -> None:
+        for reference in reversed(self.tags):
+            try:
+                self.client.images.remove(reference, force=True)
+            except docker.errors.ImageNotFound:
+                pass
+
+
+@dataclass(frozen=True)
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+Cli = Callable[..., CliResult]  # run_imagescope, as the `imagescope` fixture hands it out
+
+
+def run_imagescope(*args: str, docker_host: str | None = None) -> CliResult:
+    """`python -m imagescope ARGS` in a child process, as a user runs it; DOCKER_HOST comes from
+    the environment unless `docker_host` is given."""
+    env = dict(os.environ)
+    if docker_host is not None:
+        env["DOCKER_HOST"] = docker_host
+    done = subprocess.run([sys.executable, "-m", "imagescope", *args], env=env,
+                          capture_output=True, text=True, timeout=CLI_TIMEOUT_SECONDS,
+                          stdin=subprocess.DEVNULL, check=False)
+    return CliResult(done.returncode, done.stdout, done.stderr)

@@ -1,0 +1,161 @@
+"""Layer blob → entries: tar dialects, names, compression, truncation and seek-mode digests."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from imagescope.errors import CorruptArchive, UnsupportedMediaType
+from imagescope.layers import LimitedReader, fill_digests, normalize_path, read_layer
+from imagescope.model import EntryKind
+
+GZIP_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+def tar_bytes(members: list[tuple[str, bytes | None, bytes]], fmt: int = tarfile.PAX_FORMAT) -> bytes:
+    """(name, data or None for a directory, typeflag) → a tar; link targets go in data for links."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=fmt, encoding="utf-8",
+                      errors="surrogateescape") as archive:
+        for name, data, kind in members:
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            if kind in (tarfile.LNKTYPE, tarfile.SYMTYPE):
+                info.linkname = (data or b"").decode()
+                archive.addfile(info)
+            elif data is None:
+                archive.addfile(info)
+            else:
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def read(blob: bytes, media_type: str | None = None, **kw: object):  # type: ignore[no-untyped-def]
+    options = {"hash_contents": True, "base_offset": None, **kw}
+    return read_layer(io.BytesIO(blob), index=0, label="layer 0", media_type=media_type,
+                      **options)  # type: ignore[arg-type]
+
+
+F, D = tarfile.REGTYPE, tarfile.DIRTYPE
+
+
+@pytest.mark.parametrize("spelling", ["./a/b", "a/b", "/a/b", "a//b", "a/./b", "a/b/"])
+def test_path_spellings_are_one_path(spelling: str) -> None:
+    assert normalize_path(spelling) == "a/b"
+
+
+def test_dotdot_cannot_climb_above_root() -> None:
+    assert normalize_path("../../etc/passwd") == "etc/passwd"
+    assert normalize_path("a/../../b") == "b"
+
+
+def test_entries_kinds_and_sizes() -> None:
+    blob = tar_bytes([("./d", None, D), ("./d/f", b"x" * 1000, F), ("h", b"./d/f", tarfile.LNKTYPE),
+                      ("s", b"/etc", tarfile.SYMTYPE), ("d/.wh.gone", b"", F),
+                      ("d/.wh..wh..opq", b"", F), (".wh..wh.plnk", None, D)])
+    entries = read(blob)
+    assert [(e.path, e.kind, e.size, e.link_target) for e in entries] == [
+        ("d", EntryKind.DIR, 0, None),
+        ("d/f", EntryKind.FILE, 1000, None),
+        ("h", EntryKind.HARDLINK, 0, "d/f"),
+        ("s", EntryKind.SYMLINK, 0, "/etc"),
+        ("d/gone", EntryKind.WHITEOUT, 0, None),
+        ("d", EntryKind.OPAQUE, 0, None),
+    ]
+
+
+@pytest.mark.parametrize("fmt", [tarfile.PAX_FORMAT, tarfile.GNU_FORMAT])
+def test_long_and_non_utf8_names_survive(fmt: int) -> None:
+    long_name = "deep/" + "n" * 150 + "/file"
+    odd_name = "caf\udce9/latin1-\udcff"  # bytes 0xE9, 0xFF: not UTF-8
+    blob = tar_bytes([(long_name, b"abc", F), (odd_name, b"xy", F)], fmt)
+    paths = [e.path for e in read(blob)]
+    assert paths == [long_name, odd_name]
+    assert paths[1].encode("utf-8", "surrogateescape") == b"caf\xe9/latin1-\xff"
+
+
+def test_ustar_prefix_field_is_joined() -> None:
+    name = "p" * 120 + "/short"
+    blob = tar_bytes([(name, b"z", F)], tarfile.USTAR_FORMAT)
+    assert [e.path for e in read(blob)] == [name]
+
+
+def test_gzip_multi_member_and_zstd_multi_frame() -> None:
+    blob = tar_bytes([("a", b"1" * 700, F), ("b", b"2" * 5, F)])
+    half = len(blob) // 2
+    two_members = gzip.compress(blob[:half], mtime=0) + gzip.compress(blob[half:], mtime=0)
+    compressor = zstandard.ZstdCompressor()
+    two_frames = compressor.compress(blob[:half]) + compressor.compress(blob[half:])
+    expected = [(e.path, e.size, e.digest) for e in read(blob)]
+    assert [(e.path, e.size, e.digest) for e in read(two_members, GZIP_TYPE)] == expected
+    assert [(e.path, e.size, e.digest) for e in read(two_frames)] == expected
+
+
+def test_digest_depends_on_content_only() -> None:
+    entries = read(tar_bytes([("a", b"same", F), ("b", b"same", F), ("c", b"diff", F)]))
+    assert entries[0].digest == entries[1].digest != entries[2].digest
+
+
+def test_seek_mode_records_offsets_and_defers_digests(tmp_path: Path) -> None:
+    inner = tar_bytes([("a", b"A" * 3000, F), ("b", b"B" * 10, F)])
+    prefix = b"P" * 1024  # the layer sits at offset 1024 of an outer file
+    outer = tmp_path / "outer.bin"
+    outer.write_bytes(prefix + inner)
+    with outer.open("rb") as handle:
+        handle.seek(1024)
+        entries = read_layer(LimitedReader(handle, len(inner)), index=0, label="l",
+                             media_type=None, hash_contents=False, base_offset=1024)
+    assert all(e.digest is None for e in entries)
+    assert outer.read_bytes()[entries[0].offset:entries[0].offset + 3000] == b"A" * 3000
+    fill_digests(str(outer), entries)
+    assert [e.digest for e in entries] == [e.digest for e in read(inner)]
+
+
+@pytest.mark.parametrize("cut", [100, 512, 700, 1500])
+def test_truncated_tar_is_an_error(cut: int) -> None:
+    blob = tar_bytes([("a", b"x" * 2000, F)])
+    with pytest.raises(CorruptArchive, match="truncated|not a tar"):
+        read(blob[:cut])
+
+
+def test_tar_without_end_marker_is_truncated() -> None:
+    blob = tar_bytes([("a", b"x" * 512, F)])
+    with pytest.raises(CorruptArchive, match="truncated"):
+        read(blob[:1024])  # header + content, no zero blocks
+
+
+def test_truncated_gzip_and_zstd() -> None:
+    blob = tar_bytes([("a", bytes(range(256)) * 40, F)])
+    with pytest.raises(CorruptArchive, match="gzip stream is truncated"):
+        read(gzip.compress(blob)[:-9])
+    with pytest.raises(CorruptArchive, match="zstd stream is truncated"):
+        read(zstandard.ZstdCompressor().compress(blob)[:-5])
+
+
+def test_not_a_tar() -> None:
+    with pytest.raises(CorruptArchive, match="not a tar"):
+        read(b"hello, world\n" * 100)
+
+
+def test_media_type_must_agree_with_magic() -> None:
+    zstd_blob = zstandard.ZstdCompressor().compress(tar_bytes([("a", b"x", F)]))
+    with pytest.raises(CorruptArchive, match="declares gzip but the blob is zstd"):
+        read(zstd_blob, GZIP_TYPE)
+
+
+def test_unknown_media_type() -> None:
+    with pytest.raises(UnsupportedMediaType, match="application/x-foo"):
+        read(tar_bytes([("a", b"x", F)]), "application/x-foo")
+
+
+def test_corrupt_header_checksum() -> None:
+    blob = bytearray(tar_bytes([("a", b"x", F), ("b", b"y", F)]))
+    blob[1024 + 10] ^= 0xFF  # second header's name
+    with pytest.raises(CorruptArchive, match="corrupt tar header at offset 1024"):
+        read(bytes(blob))
