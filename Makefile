@@ -24,6 +24,12 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not engine"
 
+## Lint and type-check (installs ruff and mypy into .venv).
+lint: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,dev]'
+	$(BIN)/ruff check imagescope tests fixtures
+	$(BIN)/mypy imagescope
+
 ## Regenerate the bundled example image deterministically.
 fixtures: $(STAMP)
 	$(BIN)/python -m fixtures.generate fixtures

@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(ExitCode.OK)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback
+    except Exception as exc:
         if os.environ.get("IMAGESCOPE_DEBUG"):
             raise
         click.echo(f"imagescope: internal error: {type(exc).__name__}: {exc} "

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from imagescope.model import HistoryStep
 
-_SHELL_FORM = re.compile(r"^(?:\|\d+(?: \S+=\S*)* )?/bin/(?:ba)?sh -c (#\(nop\)\s*)?(.*)$", re.S)
+_SHELL_FORM = re.compile(r"^(?:\|\d+(?: \S+=\S*)* )?/bin/(?:ba)?sh -c (#\(nop\)\s*)?(.*)$", re.DOTALL)
 _BUILDKIT_SUFFIX = "# buildkit"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import zlib
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from typing import Protocol
 
 import xxhash
 import zstandard
@@ -40,6 +40,22 @@ WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 
 
+class Readable(Protocol):
+    """What a blob is read through: `read` returns b"" at the end."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class BlobReader(Readable, Protocol):
+    """A blob stream; seeking is used only when `seekable()` says so."""
+
+    def seekable(self) -> bool: ...
+
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+
+    def tell(self) -> int: ...
+
+
 def compression_of(media_type: str | None) -> str | None:
     """The compression a layer media type declares; None when the source gives no media type."""
     if media_type is None:
@@ -59,7 +75,7 @@ def sniff_compression(head: bytes) -> str:
         return "gzip"
     if head.startswith(ZSTD_MAGIC):
         return "zstd"
-    if head.startswith(b"BZh") or head.startswith(b"\xfd7zXZ\x00"):
+    if head.startswith((b"BZh", b"\xfd7zXZ\x00")):
         return "unsupported"
     return "plain"
 
@@ -86,12 +102,12 @@ class LimitedReader(io.RawIOBase):
     Seekable (relative and absolute within the window) when `raw` is.
     """
 
-    def __init__(self, raw: BinaryIO, size: int) -> None:
+    def __init__(self, raw: BlobReader, size: int) -> None:
         super().__init__()
         self._raw = raw
         self._remaining = size
         self._size = size
-        self._seekable = raw.seekable()
+        self._seekable = bool(getattr(raw, "seekable", lambda: False)())
         self._start = raw.tell() if self._seekable else 0
 
     def readable(self) -> bool:
@@ -138,7 +154,7 @@ class LimitedReader(io.RawIOBase):
                 break
 
 
-def _gzip_chunks(raw: BinaryIO, label: str, on_raw: Callable[[int], None]) -> Iterator[bytes]:
+def _gzip_chunks(raw: Readable, label: str, on_raw: Callable[[int], None]) -> Iterator[bytes]:
     """Yield decompressed chunks of a (possibly multi-member) gzip stream; truncation is an error."""
     decomp = zlib.decompressobj(31)
     started = False
@@ -165,7 +181,7 @@ def _gzip_chunks(raw: BinaryIO, label: str, on_raw: Callable[[int], None]) -> It
         raise CorruptArchive(f"{label}: gzip stream is truncated")
 
 
-def _zstd_chunks(raw: BinaryIO, label: str, on_raw: Callable[[int], None]) -> Iterator[bytes]:
+def _zstd_chunks(raw: Readable, label: str, on_raw: Callable[[int], None]) -> Iterator[bytes]:
     """Yield decompressed chunks of a (possibly multi-frame) zstd stream; truncation is an error."""
     decomp = zstandard.ZstdDecompressor().decompressobj()
     started = False
@@ -189,7 +205,7 @@ def _zstd_chunks(raw: BinaryIO, label: str, on_raw: Callable[[int], None]) -> It
         raise CorruptArchive(f"{label}: zstd stream is truncated")
 
 
-def _plain_chunks(raw: BinaryIO, on_raw: Callable[[int], None], chunk: int) -> Iterator[bytes]:
+def _plain_chunks(raw: Readable, on_raw: Callable[[int], None], chunk: int) -> Iterator[bytes]:
     while True:
         data = raw.read(chunk)
         if not data:
@@ -201,7 +217,7 @@ def _plain_chunks(raw: BinaryIO, on_raw: Callable[[int], None], chunk: int) -> I
 class _TarStream:
     """Buffered access to an uncompressed tar stream, with seek-skips when the source allows."""
 
-    def __init__(self, chunks: Iterator[bytes], seek_raw: BinaryIO | None,
+    def __init__(self, chunks: Iterator[bytes], seek_raw: BlobReader | None,
                  on_raw: Callable[[int], None]) -> None:
         self._chunks = chunks
         self._seek_raw = seek_raw
@@ -357,7 +373,7 @@ def _classify(path: str, typeflag: int) -> tuple[str, EntryKind] | None:
     return path, EntryKind.SPECIAL
 
 
-def read_layer(raw: BinaryIO, *, index: int, label: str, media_type: str | None,
+def read_layer(raw: BlobReader, *, index: int, label: str, media_type: str | None,
                hash_contents: bool, base_offset: int | None,
                progress: Progress | None = None) -> list[Entry]:
     """Read one layer blob into entries (tar order).
@@ -406,7 +422,7 @@ def _ignore(nbytes: int) -> None:
 class _Joined(io.RawIOBase):
     """The already-sniffed head bytes followed by the rest of the raw stream."""
 
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+    def __init__(self, head: bytes, rest: Readable) -> None:
         super().__init__()
         self._head = head
         self._rest = rest

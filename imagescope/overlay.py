@@ -37,7 +37,7 @@ class _Inode:
 class _Node:
     """A visible path: a directory (`children` is a dict) or a non-directory (`children` None)."""
 
-    __slots__ = ("children", "inode", "layer_index", "entry")
+    __slots__ = ("children", "entry", "inode", "layer_index")
 
     def __init__(self, children: dict[str, _Node] | None, inode: _Inode | None,
                  layer_index: int, entry: Entry | None) -> None:
@@ -222,6 +222,9 @@ class _Replayer:
         parent.children[name] = new
 
 
+_WHITEOUT_KINDS = frozenset({EntryKind.WHITEOUT, EntryKind.OPAQUE})
+
+
 def replay(layers: Sequence[Layer]) -> Replay:
     """Apply `layers` bottom-up (list order) and return what was hidden and the final tree."""
     replayer = _Replayer()
@@ -234,9 +237,8 @@ def replay(layers: Sequence[Layer]) -> Replay:
                 replayer.apply_opaque(entry, position)
         replayer._parent_cache = None
         for entry in entries:
-            if entry.kind is not EntryKind.WHITEOUT and entry.kind is not EntryKind.OPAQUE:
-                if entry.path:
-                    replayer.apply(entry, position)
+            if entry.path and entry.kind not in _WHITEOUT_KINDS:
+                replayer.apply(entry, position)
     return Replay(replayer.root, replayer.hidden)
 
 

@@ -22,7 +22,7 @@ def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None
         ) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "COLUMNS": "120", **(env or {})}
     return subprocess.run([sys.executable, "-m", "imagescope", *args], capture_output=True,
-                          text=True, cwd=cwd, env=full_env, timeout=120)
+                          check=False, text=True, cwd=cwd, env=full_env, timeout=120)
 
 
 def test_version_and_help() -> None:

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Self
+
 from rich.console import Console
-from rich.progress import (BarColumn, DownloadColumn, Progress as RichBar, TaskID, TextColumn,
-                           TimeElapsedColumn, TransferSpeedColumn)
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+from rich.progress import Progress as RichBar
 
 from imagescope.progress import Progress
 
@@ -19,7 +28,7 @@ class RichProgress(Progress):
         self._pulls: dict[str, TaskID] = {}
         self._reading: TaskID | None = None
 
-    def __enter__(self) -> RichProgress:
+    def __enter__(self) -> Self:
         self._bar.start()
         return self
 

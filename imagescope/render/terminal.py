@@ -99,4 +99,4 @@ def render(report: Report, *, top: int, width: int = 100, color: bool = False) -
     console = Console(file=buffer, width=width, force_terminal=color, no_color=not color,
                       highlight=False, emoji=False)
     console.print(Group(*renderables(report, top=top)))
-    return buffer.getvalue()
+    return "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
