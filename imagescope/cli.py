@@ -12,7 +12,7 @@ from rich.console import Console
 from imagescope import __version__
 from imagescope.errors import ExitCode, ImagescopeError, OutputError
 
-_FORMATS = ("table", "json")
+_FORMATS = ("table", "json", "markdown")
 
 
 def _check_output_path(output: Path | None) -> None:
@@ -57,15 +57,21 @@ def cli() -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report to FILE instead of stdout.")
 @click.option("--top", type=click.IntRange(min=0), default=10, show_default=True,
-              help="How many of the largest wasted files the table shows.")
+              help="How many findings, recommendations and largest wasted files to list "
+                   "(table, markdown).")
 @click.option("--pull", type=click.Choice(["missing", "always", "never"]), default="missing",
               show_default=True, help="Engine images: when to pull from the registry.")
 @click.option("--platform", metavar="OS/ARCH[/VARIANT]",
               help="Platform to pick from a multi-platform image (default: this host's).")
 @click.option("--progress/--no-progress", default=None,
               help="Show progress on stderr (default: when stderr is a terminal).")
+@click.option("--no-cache", is_flag=True,
+              help="Neither use nor fill the layer analysis cache ($XDG_CACHE_HOME/imagescope).")
+@click.option("--stats", "show_stats", is_flag=True,
+              help="Print on stderr how many layers were read and how many came from the cache.")
 def inspect(reference: str, output_format: str, output: Path | None, top: int, pull: str,
-            platform: str | None, progress: bool | None) -> None:
+            platform: str | None, progress: bool | None, no_cache: bool,
+            show_stats: bool) -> None:
     """Inspect an image and report its layer waste.
 
     \b
@@ -76,22 +82,33 @@ def inspect(reference: str, output_format: str, output: Path | None, top: int, p
       docker:NAME  docker-archive:PATH[:TAG]  oci:DIR[:TAG]  oci-archive:PATH[:TAG]
     """
     from imagescope.api import inspect as inspect_image
+    from imagescope.cache import LayerCache, ReadStats
 
     _check_output_path(output)
     err_console = Console(stderr=True)
     show_progress = err_console.is_terminal if progress is None else progress
+    cache = None if no_cache else LayerCache.default()
+    stats = ReadStats()
     if show_progress:
         from imagescope.render.progress import RichProgress
 
         with RichProgress(err_console) as sink:
-            report = inspect_image(reference, pull=pull, platform=platform, progress=sink)
+            report = inspect_image(reference, pull=pull, platform=platform, progress=sink,
+                                   cache=cache, stats=stats)
     else:
-        report = inspect_image(reference, pull=pull, platform=platform)
+        report = inspect_image(reference, pull=pull, platform=platform, cache=cache,
+                               stats=stats)
+    if show_stats:
+        click.echo(f"imagescope: {stats.summary()}", err=True)
 
     if output_format == "json":
         from imagescope.render import json as json_render
 
         text = json_render.render(report)
+    elif output_format == "markdown":
+        from imagescope.render import markdown
+
+        text = markdown.render(report, top=top)
     else:
         from imagescope.render import terminal
 

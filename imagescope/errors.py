@@ -22,6 +22,7 @@ class ExitCode(IntEnum):
     ENGINE_UNREACHABLE = 11
     ENGINE_ERROR = 12
     OUTPUT_ERROR = 13
+    CONFIG_ERROR = 14
     INTERNAL_ERROR = 70
     INTERRUPTED = 130
 
@@ -78,3 +79,7 @@ class EngineError(ImagescopeError):
 
 class OutputError(ImagescopeError):
     exit_code = ExitCode.OUTPUT_ERROR
+
+
+class ConfigError(ImagescopeError):
+    exit_code = ExitCode.CONFIG_ERROR

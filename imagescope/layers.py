@@ -10,9 +10,12 @@ from typing import Protocol
 import xxhash
 import zstandard
 
+from imagescope.capture import should_capture
 from imagescope.errors import CorruptArchive, UnsupportedMediaType
 from imagescope.model import Entry, EntryKind
 from imagescope.progress import Progress
+
+Capture = Callable[[str, int], bool]
 
 BLOCK = 512
 _STREAM_CHUNK = 1 << 20  # compressed / non-seekable reads
@@ -373,17 +376,10 @@ def _classify(path: str, typeflag: int) -> tuple[str, EntryKind] | None:
     return path, EntryKind.SPECIAL
 
 
-def read_layer(raw: BlobReader, *, index: int, label: str, media_type: str | None,
-               hash_contents: bool, base_offset: int | None,
-               progress: Progress | None = None) -> list[Entry]:
-    """Read one layer blob into entries (tar order).
-
-    Compression is told by magic bytes and must agree with `media_type` when one is given.
-    With `base_offset` (a seekable, plain layer) contents are skipped by seeking and each FILE
-    records the absolute `offset` of its content, for `fill_digests` later.
-    """
+def blob_compression(head: bytes, media_type: str | None, label: str) -> str:
+    """The compression of a blob told by its first bytes (gzip, zstd, plain), which must agree
+    with `media_type` when one is given."""
     declared = compression_of(media_type)
-    head = raw.read(4)
     actual = sniff_compression(head)
     if actual == "unsupported":
         raise UnsupportedMediaType(f"{label}: bzip2/xz-compressed layers are not supported")
@@ -391,6 +387,22 @@ def read_layer(raw: BlobReader, *, index: int, label: str, media_type: str | Non
         raise CorruptArchive(
             f"{label}: media type {media_type} declares {declared} but the blob is {actual}"
         )
+    return actual
+
+
+def read_layer(raw: BlobReader, *, index: int, label: str, media_type: str | None,
+               hash_contents: bool, base_offset: int | None,
+               progress: Progress | None = None,
+               capture: Capture | None = should_capture) -> list[Entry]:
+    """Read one layer blob into entries (tar order).
+
+    Compression is told by magic bytes and must agree with `media_type` when one is given.
+    With `base_offset` (a seekable, plain layer) contents are skipped by seeking and each FILE
+    records the absolute `offset` of its content, for `fill_digests` later. Files `capture`
+    accepts keep their content in `Entry.content`.
+    """
+    head = raw.read(4)
+    actual = blob_compression(head, media_type, label)
     on_raw = progress.read_advanced if progress is not None else _ignore
     if not head:
         raise CorruptArchive(f"{label}: layer blob is empty")
@@ -408,7 +420,7 @@ def read_layer(raw: BlobReader, *, index: int, label: str, media_type: str | Non
             chunks = _plain_chunks(joined, on_raw, _STREAM_CHUNK)
     stream = _TarStream(chunks, raw if seekable else None, on_raw)
     entries = _parse(stream, label=label, hash_contents=hash_contents,
-                     base_offset=base_offset if seekable else None)
+                     base_offset=base_offset if seekable else None, capture=capture)
     if actual != "plain":
         for _ in chunks:  # decode to the end: a truncated or corrupt tail is still an error
             pass
@@ -438,7 +450,7 @@ class _Joined(io.RawIOBase):
 
 
 def _parse(stream: _TarStream, *, label: str, hash_contents: bool,
-           base_offset: int | None) -> list[Entry]:
+           base_offset: int | None, capture: Capture | None) -> list[Entry]:
     entries: list[Entry] = []
     pax: dict[str, str] = {}
     global_pax: dict[str, str] = {}
@@ -513,7 +525,14 @@ def _parse(stream: _TarStream, *, label: str, hash_contents: bool,
                           gid=int(meta.get("gid") or _number(header[116:124])))
             if kind is EntryKind.FILE:
                 entry.size = size
-                if hash_contents:
+                if capture is not None and capture(path, size):
+                    data = stream.take(size)
+                    if data is None:
+                        raise CorruptArchive(f"{label}: layer tar is truncated")
+                    entry.content = data
+                    entry.digest = xxhash.xxh3_128_digest(data)
+                    padded -= size
+                elif hash_contents:
                     hasher = xxhash.xxh3_128()
                     if not stream.hash(size, hasher):
                         raise CorruptArchive(f"{label}: layer tar is truncated")
@@ -554,6 +573,7 @@ def fill_digests(path: str, entries: list[Entry]) -> None:
 
 __all__ = [
     "LimitedReader",
+    "blob_compression",
     "compression_of",
     "fill_digests",
     "normalize_path",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -23,7 +24,8 @@ class Entry:
     """One tar entry. `path` is normalised: no leading `/` or `./`, no trailing `/`.
 
     `digest` is a content hash of a FILE (None until computed); `offset` is where the
-    content starts in `Layer.content_file`, when the layer sits uncompressed in a seekable file.
+    content starts in `Layer.content_file`, when the layer sits uncompressed in a seekable file;
+    `content` holds the bytes of the few small files the findings read (see `capture`).
     """
 
     path: str
@@ -35,6 +37,7 @@ class Entry:
     link_target: str | None = None
     digest: bytes | None = None
     offset: int | None = None
+    content: bytes | None = None
 
 
 @dataclass(slots=True)
@@ -48,6 +51,9 @@ class Layer:
     media_type: str | None = None
     stored_bytes: int | None = None  # blob size as stored (compressed size when compressed)
     content_file: str | None = None  # file holding the plain tar, for deferred digests
+    # Served from a cache entry made by a seeking pass: some FILE digests may be missing with
+    # no content_file to compute them from; `Image.reread` reads the layer again when needed.
+    digests_incomplete: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +78,7 @@ class Image:
     platform: str | None = None  # os/arch[/variant]
     user: str | None = None  # config.User
     warnings: list[str] = field(default_factory=list)
+    # Set by a source that served layers with `digests_incomplete`: reads those layers again
+    # from the source, every content hashed, and gives their entries the digests; True when it
+    # had to replace the entries instead (they disagreed with the source).
+    reread: Callable[[list[Layer]], bool] | None = field(default=None, repr=False, compare=False)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from imagescope.model import Entry, EntryKind, Layer
 
@@ -60,6 +61,25 @@ class Hidden:
     hidden_by: int
     overwritten: bool
     replacement: Entry | None
+
+
+class HiddenHow(StrEnum):
+    """Why content is unreachable: see overlay's module docstring."""
+
+    REMOVED = "removed"
+    OVERWRITTEN = "overwritten"
+    IDENTICAL_REWRITE = "identical_rewrite"
+
+
+def how_hidden(hidden: Hidden) -> HiddenHow:
+    """An overwrite whose replacement has the same size and content digest is an identical rewrite."""
+    if not hidden.overwritten:
+        return HiddenHow.REMOVED
+    replacement = hidden.replacement
+    if (replacement is not None and replacement.size == hidden.entry.size
+            and hidden.entry.digest is not None and replacement.digest == hidden.entry.digest):
+        return HiddenHow.IDENTICAL_REWRITE
+    return HiddenHow.OVERWRITTEN
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,30 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 
+from imagescope.findings.model import Finding
 from imagescope.history import attribute, instruction_of
 from imagescope.model import EntryKind, Image
-from imagescope.overlay import Hidden, Replay
-
-
-class HiddenHow(StrEnum):
-    """Why content is unreachable: see overlay's module docstring."""
-
-    REMOVED = "removed"
-    OVERWRITTEN = "overwritten"
-    IDENTICAL_REWRITE = "identical_rewrite"
-
-
-def how_hidden(hidden: Hidden) -> HiddenHow:
-    """An overwrite whose replacement has the same size and content digest is an identical rewrite."""
-    if not hidden.overwritten:
-        return HiddenHow.REMOVED
-    replacement = hidden.replacement
-    if (replacement is not None and replacement.size == hidden.entry.size
-            and hidden.entry.digest is not None and replacement.digest == hidden.entry.digest):
-        return HiddenHow.IDENTICAL_REWRITE
-    return HiddenHow.OVERWRITTEN
+from imagescope.overlay import HiddenHow, Replay, how_hidden
+from imagescope.recommend import Recommendation
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +69,9 @@ class Report:
     layers: list[LayerReport]
     wasted_files: list[WastedFile]  # largest first, then by path
     warnings: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # most severe first, then largest
+    recommendations: list[Recommendation] = field(default_factory=list)  # most bytes saved first
+    optimized_bytes: int | None = None  # shipped bytes with every recommendation applied
 
 
 def build_report(image: Image, result: Replay) -> Report:
@@ -155,3 +140,8 @@ def build_report(image: Image, result: Replay) -> Report:
         wasted_files=wasted_files,
         warnings=warnings,
     )
+
+
+def waste_key(report: Report, wasted: WastedFile) -> tuple[str, str, str | None]:
+    """Identifies the same waste in two images: path, how, and the writing layer's diff_id."""
+    return wasted.path, str(wasted.how), report.layers[wasted.layer_index].diff_id

@@ -1,10 +1,22 @@
-"""Shared pytest setup: the repository root on sys.path, so `fixtures` and `imagescope` import."""
+"""Shared pytest setup: the repository root on sys.path, so `fixtures` and `imagescope` import;
+every test gets a cache directory of its own, never the user's."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(autouse=True)
+def private_cache_home(tmp_path_factory: pytest.TempPathFactory,
+                       monkeypatch: pytest.MonkeyPatch) -> Path:
+    """XDG_CACHE_HOME → an empty temp dir (outside tmp_path), inherited by CLI subprocesses."""
+    home = tmp_path_factory.mktemp("xdg-cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    return home

@@ -74,12 +74,12 @@ def test_unwritable_output_fails_before_analysis(tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("fmt", ["json", "table"])
+@pytest.mark.parametrize("fmt", ["json", "table", "markdown"])
 def test_renderers_match_golden_files(fmt: str) -> None:
     """The example image renders byte-for-byte as reviewed; regenerate with UPDATE_GOLDEN=1."""
     result = run("inspect", "fixtures/example-image.tar", "--format", fmt, "--top", "20", cwd=ROOT)
     assert result.returncode == 0, result.stderr
-    golden = GOLDEN / f"example.{fmt}"
+    golden = GOLDEN / f"example.{'md' if fmt == 'markdown' else fmt}"
     if os.environ.get("UPDATE_GOLDEN"):
         golden.parent.mkdir(exist_ok=True)
         golden.write_text(result.stdout)

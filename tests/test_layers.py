@@ -159,3 +159,23 @@ def test_corrupt_header_checksum() -> None:
     blob[1024 + 10] ^= 0xFF  # second header's name
     with pytest.raises(CorruptArchive, match="corrupt tar header at offset 1024"):
         read(bytes(blob))
+
+
+def test_package_databases_and_small_secret_suspects_are_captured() -> None:
+    status = b"Package: make\nStatus: install ok installed\n"
+    key = b"-----BEGIN OPENSSH PRIVATE KEY-----\n"
+    blob = tar_bytes([("var/lib/dpkg/status", status, F), ("root/.ssh/id_rsa", key, F),
+                      ("srv/big.pem", b"x" * (65 * 1024), F), ("usr/bin/tool", b"binary", F)])
+    captured = {e.path: e.content for e in read(blob)}
+    assert captured == {"var/lib/dpkg/status": status, "root/.ssh/id_rsa": key,
+                        "srv/big.pem": None, "usr/bin/tool": None}
+
+
+def test_capture_works_in_seek_mode_too(tmp_path: Path) -> None:
+    blob = tar_bytes([("usr/bin/tool", b"T" * 5000, F), ("var/lib/dpkg/status", b"S" * 10, F)])
+    layer = tmp_path / "layer.tar"
+    layer.write_bytes(blob)
+    with layer.open("rb") as handle:
+        entries = read_layer(handle, index=0, label="l", media_type=None, hash_contents=False,
+                             base_offset=0)
+    assert [e.content for e in entries] == [None, b"S" * 10]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from imagescope.api import analyze
-from imagescope.overlay import replay
-from imagescope.report import HiddenHow, Report
+from imagescope.overlay import HiddenHow, replay
+from imagescope.report import Report
 from tests.stacks import directory, file, hardlink, image, opaque, symlink, whiteout
 
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
-from imagescope.report import Report
+from imagescope.diff import Change, Diff, FindingChange
+from imagescope.gates import GateResult
+from imagescope.report import ImageRef, Report
 
 SCHEMA_VERSION = 1
+MAX_FILES_PER_FINDING = 1000  # the largest; `file_count` says how many there are
 
 
-def report_document(report: Report) -> dict[str, Any]:
+def report_document(report: Report, gate_results: Sequence[GateResult] = ()
+                    ) -> dict[str, Any]:
     """The report as the JSON document of schema version SCHEMA_VERSION."""
     summary = report.summary
     return {
@@ -31,6 +36,12 @@ def report_document(report: Report) -> dict[str, Any]:
             "identical_rewrite_bytes": summary.identical_rewrite_bytes,
             "efficiency": round(summary.efficiency, 6),
             "layer_count": summary.layer_count,
+        },
+        "optimized": {
+            "shipped_bytes": summary.total_bytes,
+            "optimized_bytes": report.optimized_bytes,
+            "saved_bytes": (summary.total_bytes - report.optimized_bytes
+                            if report.optimized_bytes is not None else None),
         },
         "layers": [
             {
@@ -59,10 +70,110 @@ def report_document(report: Report) -> dict[str, Any]:
             }
             for wasted in report.wasted_files
         ],
+        "findings": [
+            {
+                "rule": finding.rule,
+                "category": str(finding.category),
+                "severity": str(finding.severity),
+                "subject": finding.subject,
+                "title": finding.title,
+                "detail": finding.detail,
+                "bytes": finding.bytes,
+                "removable": finding.removable,
+                "layers": list(finding.layers),
+                "file_count": len(finding.files),
+                "files": [
+                    {"path": ref.path, "bytes": ref.bytes, "layer_index": ref.layer_index,
+                     "hidden_by_layer": ref.hidden_by}
+                    for ref in finding.files[:MAX_FILES_PER_FINDING]
+                ],
+            }
+            for finding in report.findings
+        ],
+        "recommendations": [
+            {
+                "rule": rec.rule,
+                "title": rec.title,
+                "saved_bytes": rec.saved_bytes,
+                "steps": list(rec.steps),
+                "change": rec.change,
+                "addresses": list(rec.addresses),
+            }
+            for rec in report.recommendations
+        ],
         "warnings": list(report.warnings),
+        **({"gates": gates_document(gate_results)} if gate_results else {}),
     }
 
 
-def render(report: Report) -> str:
+def render(report: Report, gate_results: Sequence[GateResult] = ()) -> str:
     """Indented JSON; non-ASCII and non-UTF-8 names are escaped, so the text is plain ASCII."""
-    return json.dumps(report_document(report), indent=2, ensure_ascii=True) + "\n"
+    return json.dumps(report_document(report, gate_results), indent=2, ensure_ascii=True) + "\n"
+
+
+def _change(change: Change) -> dict[str, Any]:
+    return {"old": change.old, "new": change.new, "delta": change.delta}
+
+
+def diff_document(diff: Diff, gate_results: Sequence[GateResult] = (), *,
+                  top: int = 100) -> dict[str, Any]:
+    """A diff as the JSON document of schema version SCHEMA_VERSION (`kind: diff`)."""
+
+    def image(ref: ImageRef) -> dict[str, Any]:
+        return {"reference": ref.reference, "source": ref.source, "id": ref.image_id,
+                "repo_digest": ref.repo_digest, "platform": ref.platform}
+
+    def finding(change: FindingChange) -> dict[str, Any]:
+        return {"rule": change.rule, "subject": change.subject, "title": change.title,
+                "bytes": _change(change.bytes)}
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "diff",
+        "old": image(diff.old),
+        "new": image(diff.new),
+        "summary": {
+            "total_bytes": _change(diff.total_bytes),
+            "final_bytes": _change(diff.final_bytes),
+            "wasted_bytes": _change(diff.wasted_bytes),
+            "layer_count": _change(diff.layer_count),
+            "efficiency": {"old": round(diff.old_efficiency, 6),
+                           "new": round(diff.new_efficiency, 6)},
+            "shared_layers": diff.shared_layers,
+            "shared_bytes": diff.shared_bytes,
+            "new_layer_bytes": diff.new_layer_bytes,
+            "new_waste_bytes": diff.new_waste_bytes,
+            "new_waste_by_step": [{"instruction": step, "bytes": nbytes}
+                                  for step, nbytes in diff.new_waste_steps],
+        },
+        "steps": [
+            {"status": step.status, "old_index": step.old_index, "new_index": step.new_index,
+             "old_instruction": step.old_instruction, "new_instruction": step.new_instruction,
+             "added_bytes": _change(step.added_bytes), "wasted_bytes": _change(step.wasted_bytes)}
+            for step in diff.steps
+        ],
+        "file_count": len(diff.files),
+        "files": [
+            {"path": change.path, "status": change.status, "size": _change(change.size),
+             "changes": list(change.changes)}
+            for change in diff.files[:top]
+        ],
+        "directories": [
+            {"path": rollup.path, "added_bytes": rollup.added_bytes,
+             "removed_bytes": rollup.removed_bytes, "changed_delta": rollup.changed_delta,
+             "net_bytes": rollup.net_bytes, "file_count": rollup.file_count}
+            for rollup in diff.directories[:top]
+        ],
+        "new_findings": [finding(change) for change in diff.new_findings],
+        "resolved_findings": [finding(change) for change in diff.resolved_findings],
+        "gates": gates_document(gate_results),
+    }
+
+
+def gates_document(results: Sequence[GateResult]) -> list[dict[str, Any]]:
+    return [{"gate": r.gate, "passed": r.passed, "message": r.message} for r in results]
+
+
+def render_diff(diff: Diff, gate_results: Sequence[GateResult] = (), *, top: int = 100) -> str:
+    return json.dumps(diff_document(diff, gate_results, top=top), indent=2,
+                      ensure_ascii=True) + "\n"

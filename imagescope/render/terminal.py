@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 
 import humanize
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from imagescope.report import HiddenHow, Report
+from imagescope.diff import Change, Diff
+from imagescope.findings.model import Severity
+from imagescope.gates import GateResult
+from imagescope.overlay import HiddenHow
+from imagescope.report import Report
 
 _HOW_LABEL = {
     HiddenHow.REMOVED: "removed",
@@ -27,13 +32,19 @@ def size(nbytes: int | None) -> str:
     return humanize.naturalsize(nbytes, binary=True, format="%.1f")
 
 
+# C0 and C1 control characters and DEL: a name could otherwise move the cursor, clear the screen
+# or break a table row.
+_CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+
+
 def printable(path: str) -> str:
-    """A path safe to print: undecodable bytes shown as \\xNN escapes."""
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """A name safe to print: undecodable bytes and control characters shown as \\xNN escapes."""
+    text = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text.translate(_CONTROL_ESCAPES)
 
 
 def renderables(report: Report, *, top: int) -> list[RenderableType]:
-    """The summary, the layer table and the `top` largest wasted files."""
+    """The summary, the layer table, the `top` largest wasted files, findings and recommendations."""
     summary = report.summary
     image = report.image
     head = Table.grid(padding=(0, 2))
@@ -88,15 +99,157 @@ def renderables(report: Report, *, top: int) -> list[RenderableType]:
     elif not report.wasted_files:
         parts += [Text(), Text("No wasted bytes: every file written is visible in the final image.",
                                style="green")]
+    parts += _findings(report, top=top)
+    parts += _recommendations(report, top=top)
     for warning in report.warnings:
-        parts.append(Text(f"warning: {warning}", style="yellow"))
+        parts.append(Text(f"warning: {printable(warning)}", style="yellow"))
     return parts
 
 
-def render(report: Report, *, top: int, width: int = 100, color: bool = False) -> str:
+_SEVERITY_STYLE = {Severity.HIGH: "bold red", Severity.MEDIUM: "yellow", Severity.LOW: "",
+                   Severity.INFO: "dim"}
+
+
+def _findings(report: Report, *, top: int) -> list[RenderableType]:
+    """The `top` findings, most severe first: severity, bytes, steps and title."""
+    findings = report.findings
+    if not findings:
+        return [Text(), Text("No findings.", style="green")]
+    if not top:
+        return [Text(), Text(f"{len(findings)} findings (--top 0 lists none).")]
+    table = Table(title=f"Findings ({min(top, len(findings))} of {len(findings)})",
+                  title_justify="left", expand=True)
+    table.add_column("Severity", no_wrap=True)
+    table.add_column("Bytes", justify="right", no_wrap=True)
+    table.add_column("Steps", no_wrap=True)
+    table.add_column("Finding", overflow="fold", ratio=1)
+    for finding in findings[:top]:
+        table.add_row(Text(str(finding.severity), style=_SEVERITY_STYLE[finding.severity]),
+                      size(finding.bytes) if finding.bytes else "-",
+                      ", ".join(str(i) for i in finding.layers) or "-",
+                      Text(_one_line(finding.title)))
+    return [Text(), table]
+
+
+def _recommendations(report: Report, *, top: int) -> list[RenderableType]:
+    """The `top` recommendations, most bytes saved first, and the size if all are applied."""
+    recommendations = report.recommendations
+    if not recommendations or not top:
+        return []
+    shown = recommendations[:top]
+    parts: list[RenderableType] = [
+        Text(), Text(f"Recommendations ({len(shown)} of {len(recommendations)})", style="italic"),
+    ]
+    listing = Table.grid(padding=(0, 1))
+    listing.add_column(justify="right", no_wrap=True)
+    listing.add_column(overflow="fold", ratio=1)
+    for number, rec in enumerate(shown, start=1):
+        facts = []
+        if rec.saved_bytes:
+            facts.append(f"saves {size(rec.saved_bytes)} ({rec.saved_bytes:,} bytes)")
+        if rec.steps:
+            facts.append(f"step{'s' if len(rec.steps) > 1 else ''} "
+                         + ", ".join(str(i) for i in rec.steps))
+        body = [Text(_one_line(rec.title), style="bold")]
+        if facts:
+            body.append(Text(" · ".join(facts), style="dim"))
+        body += [Text(printable(line)) for line in rec.change.strip("\n").split("\n")]
+        body.append(Text())  # a blank line after each
+        listing.add_row(f"{number}.", Group(*body))
+    parts.append(listing)
+    if report.optimized_bytes is not None:
+        saved = report.summary.total_bytes - report.optimized_bytes
+        parts.append(Text(f"Optimized: {size(report.optimized_bytes)} (saves {size(saved)}) if all "
+                          "recommendations are applied", style="bold"))
+    return parts
+
+
+def _one_line(text: str) -> str:
+    return printable(" ".join(text.split()))
+
+
+def render(report: Report, *, top: int, width: int = 100, color: bool = False,
+           gate_results: Sequence[GateResult] = ()) -> str:
     """The report as text of the given width (ANSI colours only when `color`)."""
+    return _to_text([*renderables(report, top=top), *_gate_lines(gate_results)], width=width,
+                    color=color)
+
+
+def _to_text(parts: list[RenderableType], *, width: int, color: bool) -> str:
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=color, no_color=not color,
                       highlight=False, emoji=False)
-    console.print(Group(*renderables(report, top=top)))
+    console.print(Group(*parts))
     return "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
+
+
+def diff_renderables(diff: Diff, gate_results: Sequence[GateResult] = (), *,
+                     top: int) -> list[RenderableType]:
+    """Sizes old → new, shared layers, changed steps, findings, the largest file changes."""
+    from imagescope.render.markdown_diff import signed
+
+    def row(label: str, change: Change) -> tuple[str, str, str, str]:
+        pct = f" ({change.percent:+.1f}%)" if change.percent is not None else ""
+        return label, size(change.old), size(change.new), signed(change.delta) + pct
+
+    head = Table(title=f"{printable(diff.old.reference)} → {printable(diff.new.reference)}",
+                 title_justify="left")
+    for name, justify in (("", "left"), ("Old", "right"), ("New", "right"), ("Change", "right")):
+        head.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    head.add_row(*row("Shipped", diff.total_bytes))
+    head.add_row(*row("Final", diff.final_bytes))
+    head.add_row(*row("Wasted", diff.wasted_bytes))
+    head.add_row("Efficiency", f"{diff.old_efficiency:.2%}", f"{diff.new_efficiency:.2%}",
+                 f"{(diff.new_efficiency - diff.old_efficiency) * 100:+.2f} pp")
+    head.add_row("Layers", str(diff.layer_count.old), str(diff.layer_count.new),
+                 f"{diff.layer_count.delta:+d}")
+    parts: list[RenderableType] = [head, Text(
+        f"{diff.shared_layers} layer(s) shared ({size(diff.shared_bytes)}); new layers add "
+        f"{size(diff.new_layer_bytes)}; new waste {size(diff.new_waste_bytes)}")]
+    steps = Table(title="Steps", title_justify="left", expand=True)
+    for name in ("#", "Status", "Added", "Wasted"):
+        steps.add_column(name, no_wrap=True, justify="right" if name != "Status" else "left")
+    steps.add_column("Instruction", no_wrap=True, overflow="ellipsis", ratio=1)
+    for step in diff.steps:
+        text = step.new_instruction or step.old_instruction or ""
+        if step.status == "changed":
+            text = f"{step.old_instruction} → {step.new_instruction}"
+        steps.add_row("-" if step.new_index is None else str(step.new_index), step.status,
+                      signed(step.added_bytes.delta), signed(step.wasted_bytes.delta),
+                      Text(_one_line(printable(text))))
+    parts += [Text(), steps]
+    for title, changes, new in (("New findings", diff.new_findings, True),
+                                ("Resolved findings", diff.resolved_findings, False)):
+        if changes:
+            parts.append(Text(f"{title} ({len(changes)})", style="bold"))
+            for change in changes[:top]:
+                nbytes = change.bytes.new if new else change.bytes.old
+                parts.append(Text(f"  {size(nbytes):>10}  {_one_line(printable(change.title))}"))
+    if diff.files and top:
+        files = Table(title=f"Files ({min(top, len(diff.files))} of {len(diff.files)} changed)",
+                      title_justify="left", expand=True)
+        for name in ("Δ", "Change"):
+            files.add_column(name, no_wrap=True, justify="right" if name == "Δ" else "left")
+        files.add_column("Path", overflow="fold", ratio=1)
+        for file_change in diff.files[:top]:
+            what = (", ".join(file_change.changes) if file_change.status == "changed"
+                    else file_change.status)
+            files.add_row(signed(file_change.size.delta), what, Text(printable(file_change.path)))
+        parts += [Text(), files]
+    parts += _gate_lines(gate_results)
+    return parts
+
+
+def _gate_lines(results: Sequence[GateResult]) -> list[RenderableType]:
+    lines: list[RenderableType] = []
+    if results:
+        lines.append(Text())
+    for result in results:
+        mark, style = ("PASS", "green") if result.passed else ("FAIL", "bold red")
+        lines.append(Text.assemble((f"{mark} ", style), f"{result.gate}: {result.message}"))
+    return lines
+
+
+def render_diff(diff: Diff, gate_results: Sequence[GateResult] = (), *, top: int,
+                width: int = 100, color: bool = False) -> str:
+    return _to_text(diff_renderables(diff, gate_results, top=top), width=width, color=color)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from imagescope.errors import UsageError
-from imagescope.model import Image
+import dataclasses
+from functools import partial
+
+from imagescope.cache import LayerCache, ReadStats, Reuse
+from imagescope.errors import CorruptArchive, UsageError
+from imagescope.model import Entry, Image, Layer
 from imagescope.progress import Progress
-from imagescope.refs import ENGINE, OCI, parse_ref
+from imagescope.refs import ENGINE, OCI, SourceRef, parse_ref
 from imagescope.sources import archive, oci
 from imagescope.sources.manifests import Platform
 
@@ -13,25 +17,76 @@ PULL_POLICIES = ("missing", "always", "never")
 
 
 def load(ref: str, *, pull: str = "missing", platform: str | None = None,
-         progress: Progress | None = None) -> Image:
+         progress: Progress | None = None, cache: LayerCache | None = None,
+         stats: ReadStats | None = None) -> Image:
     """Read the image `ref` names (see `refs.parse_ref` for the forms).
 
     `pull` (missing | always | never) applies to the engine only; `platform` (`os/arch[/variant]`)
     picks an image out of a multi-platform index and must match the image's config when given.
-    Every failure is a typed ImagescopeError carrying one line for the user.
+    With `cache`, layers whose diff_id it holds are not read from the source, and layers read are
+    stored in it; `stats` counts both. Every failure is a typed ImagescopeError carrying one line
+    for the user.
     """
     if pull not in PULL_POLICIES:
         raise UsageError(f"--pull {pull!r}: expected one of {', '.join(PULL_POLICIES)}")
     wanted = Platform.parse(platform) if platform else None
     source = parse_ref(ref)
     sink = progress or Progress()
+    reuse = Reuse(cache, stats if stats is not None else ReadStats())
+    image = _load(source, ref, pull, wanted, sink, reuse)
+    if any(layer.digests_incomplete for layer in image.layers):
+        image.reread = partial(_reread, image, source, ref, wanted, sink, reuse)
+    return image
+
+
+def _load(source: SourceRef, ref: str, pull: str, platform: Platform | None, progress: Progress,
+          reuse: Reuse) -> Image:
     if source.kind == ENGINE:
         from imagescope.sources import engine  # the Docker SDK is imported only when needed
 
-        return engine.load(source, reference=ref, pull=pull, platform=wanted, progress=sink)
+        return engine.load(source, reference=ref, pull=pull, platform=platform,
+                           progress=progress, reuse=reuse)
     if source.kind == OCI:
-        return oci.load(source, reference=ref, platform=wanted, progress=sink)
-    return archive.load(source, reference=ref, platform=wanted, progress=sink)
+        return oci.load(source, reference=ref, platform=platform, progress=progress, reuse=reuse)
+    return archive.load(source, reference=ref, platform=platform, progress=progress, reuse=reuse)
+
+
+def _reread(image: Image, source: SourceRef, ref: str, platform: Platform | None,
+            progress: Progress, reuse: Reuse, layers: list[Layer]) -> bool:
+    """Read `layers` of `image` again from its source with every content hashed, give their
+    entries the digests and upgrade their cache entries. An engine image is named by its ID, so
+    the same image is streamed even if its tag moved meanwhile.
+
+    The entries stay the same objects unless the fresh read disagrees with them (a cache entry
+    that was wrong for its diff_id): then they are replaced, and True says so.
+    """
+    wanted = frozenset(layer.diff_id for layer in layers if layer.diff_id is not None)
+    again = Reuse(reuse.cache, reuse.stats, only=wanted)
+    if source.kind == ENGINE and image.image_id:
+        source = SourceRef(ENGINE, image.image_id)
+    fresh = _load(source, ref, "never", platform, progress, again)
+    by_diff_id = {layer.diff_id: layer for layer in fresh.layers if layer.diff_id in wanted}
+    replaced = False
+    for layer in layers:
+        found = by_diff_id.get(layer.diff_id) if layer.diff_id is not None else None
+        if found is None or found.digests_incomplete:
+            raise CorruptArchive(f"{ref} changed while it was read: layer {layer.index} "
+                                 f"({layer.diff_id}) is no longer in it")
+        if _same_entries(layer.entries, found.entries):
+            for old, new in zip(layer.entries, found.entries, strict=True):
+                if old.digest is None:
+                    old.digest = new.digest
+        else:
+            layer.entries = [dataclasses.replace(e) for e in found.entries]
+            replaced = True
+        layer.content_file = found.content_file
+        layer.digests_incomplete = False
+    return replaced
+
+
+def _same_entries(ours: list[Entry], fresh: list[Entry]) -> bool:
+    return len(ours) == len(fresh) and all(
+        (a.path, a.kind, a.size) == (b.path, b.kind, b.size) for a, b in zip(ours, fresh))
 
 
 __all__ = ["PULL_POLICIES", "load"]

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 
+from imagescope.cache import Reuse
 from imagescope.errors import CorruptArchive, NotAnImage, SourceNotFound
 from imagescope.model import Image
 from imagescope.progress import Progress
@@ -32,12 +33,13 @@ INDEX_JSON = "index.json"
 
 
 def load(source: SourceRef, *, reference: str, platform: Platform | None,
-         progress: Progress) -> Image:
+         progress: Progress, reuse: Reuse | None = None) -> Image:
     """Read an archive tar: index its members, resolve the manifest, then read only its layers.
 
     The format is told by content unless the reference named it: `manifest.json` makes a
     `docker save` archive (Docker >= 25 ones also hold an OCI layout, read through
-    manifest.json), `index.json` alone an OCI archive.
+    manifest.json), `index.json` alone an OCI archive. `reuse` serves and stores layer analyses
+    (see `blobs.read_layers`).
     """
     path = source.location
     try:
@@ -55,7 +57,7 @@ def load(source: SourceRef, *, reference: str, platform: Platform | None,
         kind = _kind(source.kind, members, path)
         plan = _plan(kind, file, members, path, source.selector, platform)
         progress.status(f"reading {len(plan.layers)} layers")
-        layers = read_layers(plan.layers, _locator(file, members, path), progress)
+        layers = read_layers(plan.layers, _locator(file, members, path), progress, reuse)
     return to_image(plan, layers, reference=reference, source=kind)
 
 

@@ -10,8 +10,15 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import IO, BinaryIO, cast
 
+from imagescope.cache import Reuse, digests_incomplete
 from imagescope.errors import CorruptArchive, MissingBlob, NotAnImage
-from imagescope.layers import LimitedReader, normalize_path, read_layer, sniff_compression
+from imagescope.layers import (
+    LimitedReader,
+    blob_compression,
+    normalize_path,
+    read_layer,
+    sniff_compression,
+)
 from imagescope.model import Entry, Layer
 from imagescope.progress import Progress
 from imagescope.sources.manifests import LayerRef
@@ -130,31 +137,51 @@ def resolve_link(name: str, members: Mapping[str, object], links: Mapping[str, s
     return None
 
 
-def read_layers(refs: list[LayerRef], locate: Locate, progress: Progress) -> list[Layer]:
+def read_layers(refs: list[LayerRef], locate: Locate, progress: Progress,
+                reuse: Reuse | None = None) -> list[Layer]:
     """Read every layer of a plan from seekable blobs, bottom-up.
 
     A plain blob is walked with seeks: entries record absolute offsets into the file, contents
     are not read (Layer.content_file lets digests be filled later). A compressed blob is
     decompressed in one pass, hashing contents on the way. A blob listed twice is read once.
+    With `reuse`, a layer whose diff_id is cached is served from the cache (its offsets rebased
+    to this file when the blob is plain) and every layer read is stored; a layer `reuse` does
+    not want (a re-read of other layers) is left empty.
     """
+    reuse = reuse or Reuse()
     done: dict[tuple[str, int], Layer] = {}
     layers: list[Layer] = []
     for index, ref in enumerate(refs):
+        if not reuse.wanted(ref.diff_id):
+            layers.append(Layer(index=index, entries=[], digest=ref.digest, diff_id=ref.diff_id,
+                                media_type=ref.media_type, stored_bytes=ref.size))
+            continue
         with locate(ref) as span:
             if ref.size is not None and ref.size != span.size:
                 raise CorruptArchive(f"{_label(index, ref)}: blob is {span.size} bytes but the "
                                      f"manifest says {ref.size}")
             seen = done.get((span.path, span.offset))
+            incomplete = False
             if seen is not None:
                 entries = [dataclasses.replace(e) for e in seen.entries]
                 content_file = seen.content_file
+                incomplete = seen.digests_incomplete
             else:
-                entries, plain = _read_span(span, index, _label(index, ref), ref.media_type,
-                                            progress)
+                label = _label(index, ref)
+                span.file.seek(span.offset)
+                plain = blob_compression(span.file.read(4), ref.media_type, label) == "plain"
+                base = span.offset if plain else None
+                cached = reuse.lookup(ref.diff_id, offset_base=base)
+                if cached is not None:
+                    entries = cached
+                    incomplete = not plain and digests_incomplete(entries)
+                else:
+                    entries = _read_span(span, index, label, ref.media_type, plain, progress)
+                    reuse.read(ref.diff_id, entries, offset_base=base)
                 content_file = span.path if plain else None
             layer = Layer(index=index, entries=entries, digest=ref.digest, diff_id=ref.diff_id,
                           media_type=ref.media_type, stored_bytes=span.size,
-                          content_file=content_file)
+                          content_file=content_file, digests_incomplete=incomplete)
             done.setdefault((span.path, span.offset), layer)
             layers.append(layer)
     return layers
@@ -166,20 +193,17 @@ def missing_blob(where: str, key: str) -> MissingBlob:
                        "incomplete — save or copy it again")
 
 
-def _read_span(span: BlobSpan, index: int, label: str, media_type: str | None,
-               progress: Progress) -> tuple[list[Entry], bool]:
-    span.file.seek(span.offset)
-    plain = sniff_compression(span.file.read(4)) == "plain"
+def _read_span(span: BlobSpan, index: int, label: str, media_type: str | None, plain: bool,
+               progress: Progress) -> list[Entry]:
     span.file.seek(span.offset)
     progress.read_started(label, span.size)
     try:
         raw = cast(BinaryIO, LimitedReader(span.file, span.size))
-        entries = read_layer(raw, index=index, label=label,
-                             media_type=media_type, hash_contents=not plain,
-                             base_offset=span.offset if plain else None, progress=progress)
+        return read_layer(raw, index=index, label=label, media_type=media_type,
+                          hash_contents=not plain, base_offset=span.offset if plain else None,
+                          progress=progress)
     finally:
         progress.read_finished()
-    return entries, plain
 
 
 def _label(index: int, ref: LayerRef) -> str:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any, cast
@@ -15,7 +16,9 @@ import docker.errors
 import docker.models.images
 import requests
 
+from imagescope.cache import Reuse, SavedImage, SavedLayer, digests_incomplete
 from imagescope.errors import (
+    CorruptArchive,
     EngineError,
     EngineUnreachable,
     ImageNotFound,
@@ -34,6 +37,7 @@ from imagescope.sources.manifests import (
     Plan,
     Platform,
     docker_plan,
+    parse_json,
     to_image,
 )
 
@@ -49,27 +53,44 @@ class Saved:
     documents: dict[str, bytes] = dataclasses.field(default_factory=dict)
     layers: dict[str, tuple[list[Entry], int]] = dataclasses.field(default_factory=dict)
     links: dict[str, str] = dataclasses.field(default_factory=dict)
+    # layers passed over unparsed (their analysis is cached): member → (diff_id expected, size)
+    drained: dict[str, tuple[str, int]] = dataclasses.field(default_factory=dict)
+
+
+class _Unserved(Exception):
+    """A layer was drained on the expectation that it is a layer the cache holds, and
+    manifest.json says it is another."""
 
 
 def load(source: SourceRef, *, reference: str, pull: str, platform: Platform | None,
-         progress: Progress) -> Image:
+         progress: Progress, reuse: Reuse | None = None) -> Image:
     """Read `source.location` from the engine at DOCKER_HOST (or the default socket).
 
     Pull policy: `missing` pulls when the engine lacks the image (or holds it for another
     platform than an explicit --platform), `always` pulls first, `never` never does. The image
     is read from `image.save()` as a stream: nothing is written to disk, and every layer is
     parsed (contents hashed) as it passes, since legacy archives put manifest.json last.
+
+    With a cache (`reuse`): when it holds the image's record (config and layout, by image ID)
+    and every layer (by the diff_ids the engine lists), `image.save()` is not called at all;
+    otherwise layers the cache holds are drained from the stream unparsed, and the others, and
+    the record, are stored.
     """
+    reuse = reuse or Reuse()
+    if reuse.stats.engine_saves is None:
+        reuse.stats.engine_saves = 0
     name = source.location
     client = _connect()
     try:
         image = _resolve(client, name, pull, platform, progress)
         attrs: dict[str, Any] = image.attrs
-        with _translated(f"reading {name} from the Docker engine failed", EngineError):
-            saved = _stream(image, name, attrs.get("Size"), progress)
+        result = _from_cache(attrs, reuse, reference=reference, platform=platform)
+        if result is None:
+            with _translated(f"reading {name} from the Docker engine failed", EngineError):
+                result = _streamed(image, attrs, name=name, reference=reference,
+                                   platform=platform, progress=progress, reuse=reuse)
     finally:
         client.close()
-    result = assemble(saved, name=name, reference=reference, platform=platform)
     result.image_id = attrs.get("Id") or result.image_id
     result.repo_digest = _repo_digest(name, attrs.get("RepoDigests"))
     found = _platform_of(attrs)
@@ -77,8 +98,20 @@ def load(source: SourceRef, *, reference: str, pull: str, platform: Platform | N
     return result
 
 
-def assemble(saved: Saved, *, name: str, reference: str, platform: Platform | None) -> Image:
-    """The image from what the stream left: manifest.json orders the layers parsed on the way."""
+def assemble(saved: Saved, *, name: str, reference: str, platform: Platform | None,
+             reuse: Reuse | None = None,
+             served: Mapping[str, list[Entry]] | None = None) -> Image:
+    """The image from what the stream left: manifest.json orders the layers parsed on the way.
+
+    Layers drained unparsed take their entries from `served` (diff_id → cached entries);
+    layers parsed are counted and stored in `reuse`'s cache.
+    """
+    return _assembled(saved, name=name, reference=reference, platform=platform,
+                      reuse=reuse or Reuse(), served=served or {})[0]
+
+
+def _assembled(saved: Saved, *, name: str, reference: str, platform: Platform | None,
+               reuse: Reuse, served: Mapping[str, list[Entry]]) -> tuple[Image, Plan]:
     where = f"the engine's archive of {name}"
     if "manifest.json" not in saved.documents:
         raise EngineError(f"the Docker engine saved {name} without a manifest.json; this engine "
@@ -87,7 +120,150 @@ def assemble(saved: Saved, *, name: str, reference: str, platform: Platform | No
     plan = docker_plan(read("manifest.json"), read, selector=None, wanted=platform, where=where,
                        oci_index=saved.documents.get("index.json"),
                        how_to_pick="name the image by ID")
-    return to_image(plan, _layers(plan, saved, where), reference=reference, source=ENGINE)
+    layers = _layers(plan, saved, where, reuse, served)
+    return to_image(plan, layers, reference=reference, source=ENGINE), plan
+
+
+def _streamed(image: docker.models.images.Image, attrs: dict[str, Any], *, name: str,
+              reference: str, platform: Platform | None, progress: Progress,
+              reuse: Reuse) -> Image:
+    """Stream `image.save()` once, draining the layers the cache holds; a second time, parsing
+    every layer, if a member drained turns out not to be the layer expected."""
+    skip, served = _skippable(attrs, reuse)
+    while True:
+        reuse.stats.engine_saves = (reuse.stats.engine_saves or 0) + 1
+        saved = _stream(image, name, attrs.get("Size"), progress, skip)
+        try:
+            result, plan = _assembled(saved, name=name, reference=reference, platform=platform,
+                                      reuse=reuse, served=served)
+        except _Unserved:
+            if not skip:
+                raise
+            skip, served = {}, {}
+            continue
+        _store_record(reuse, attrs.get("Id"), saved, plan, result.layers)
+        return result
+
+
+def _from_cache(attrs: dict[str, Any], reuse: Reuse, *, reference: str,
+                platform: Platform | None) -> Image | None:
+    """The image from the cache alone, or None unless the record and every layer are there.
+
+    The record must agree with the engine: same image ID (its key), same diff_ids in the config
+    and in the engine's RootFS.Layers, a config for the platform asked.
+    """
+    cache = reuse.cache
+    if cache is None or reuse.only is not None:
+        return None
+    record = cache.get_image(attrs.get("Id"))
+    if record is None:
+        return None
+    try:
+        config = parse_json(record.config, "cached image config")
+    except CorruptArchive:
+        return None
+    rootfs = config.get("rootfs") if isinstance(config, dict) else None
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if (not isinstance(diff_ids, list) or diff_ids != _engine_diff_ids(attrs)
+            or diff_ids != [layer.diff_id for layer in record.layers]):
+        return None
+    found = Platform.from_doc(config)
+    if platform is not None and found is not None and not found.matches(platform):
+        return None
+    served: dict[str, list[Entry]] = {}
+    layers: list[Layer] = []
+    for index, saved in enumerate(record.layers):
+        entries = served.get(saved.diff_id)
+        if entries is None:
+            entries = cache.get(saved.diff_id)
+            if entries is None:
+                return None
+            served[saved.diff_id] = entries
+        else:
+            entries = [dataclasses.replace(e) for e in entries]
+        layers.append(Layer(index=index, entries=entries, digest=saved.digest,
+                            diff_id=saved.diff_id, media_type=saved.media_type,
+                            stored_bytes=saved.stored_bytes,
+                            digests_incomplete=digests_incomplete(entries)))
+    reuse.stats.layers_from_cache += len(served)
+    plan = Plan(config=config, image_id=record.config_digest,
+                manifest_digest=record.manifest_digest,
+                layers=[LayerRef(key=s.key, digest=s.digest, diff_id=s.diff_id,
+                                 media_type=s.media_type, size=s.stored_bytes)
+                        for s in record.layers])
+    return to_image(plan, layers, reference=reference, source=ENGINE)
+
+
+def _skippable(attrs: dict[str, Any],
+               reuse: Reuse) -> tuple[dict[str, str], dict[str, list[Entry]]]:
+    """Archive members this load need not parse (member → the diff_id it must hold), and the
+    cached entries of those layers (diff_id → entries), read and verified before streaming.
+
+    A member is known by its name only: `blobs/sha256/<hex>` names an uncompressed layer by its
+    diff_id, and the image's cached record names the members of an earlier save of the same
+    image (legacy `<v1 id>/layer.tar` names depend on the image, not only on the layer).
+    `_layers` checks each guess against manifest.json. A layer a re-read does not want is
+    drained without entries.
+    """
+    if reuse.cache is None:
+        return {}, {}
+    members = {f"blobs/{d.replace(':', '/', 1)}": d for d in _engine_diff_ids(attrs)}
+    record = reuse.cache.get_image(attrs.get("Id"))
+    if record is not None:
+        members.update((layer.key, layer.diff_id) for layer in record.layers)
+    skip: dict[str, str] = {}
+    served: dict[str, list[Entry]] = {}
+    for member, diff_id in members.items():
+        if not reuse.wanted(diff_id):
+            skip[member] = diff_id
+            continue
+        entries = served.get(diff_id)
+        if entries is None:
+            entries = reuse.lookup_quietly(diff_id)
+        if entries is not None:
+            skip[member] = diff_id
+            served[diff_id] = entries
+    return skip, served
+
+
+def _store_record(reuse: Reuse, image_id: Any, saved: Saved, plan: Plan,
+                  layers: list[Layer]) -> None:
+    """Remember the config and the layout of this save, for `_from_cache` next time."""
+    if reuse.cache is None or reuse.only is not None or not isinstance(image_id, str):
+        return
+    config = _config_document(saved, plan.image_id)
+    if config is None:
+        return
+    saved_layers = []
+    for ref, layer in zip(plan.layers, layers, strict=True):
+        if ref.diff_id is None or layer.stored_bytes is None:
+            return
+        saved_layers.append(SavedLayer(key=ref.key, digest=ref.digest, diff_id=ref.diff_id,
+                                       media_type=ref.media_type,
+                                       stored_bytes=layer.stored_bytes))
+    reuse.cache.put_image(image_id, SavedImage(config=config, config_digest=plan.image_id,
+                                               manifest_digest=plan.manifest_digest,
+                                               layers=tuple(saved_layers)))
+
+
+def _config_document(saved: Saved, config_digest: str) -> bytes | None:
+    """The config as saved (`blobs/sha256/<hex>` or legacy `<hex>.json`), checked by its digest."""
+    algorithm, _, hex_digest = config_digest.partition(":")
+    for key in (f"blobs/{algorithm}/{hex_digest}", f"{hex_digest}.json"):
+        target = resolve_link(key, saved.documents, saved.links)
+        data = saved.documents.get(target) if target is not None else None
+        if data is not None and algorithm == "sha256" and (
+                "sha256:" + hashlib.sha256(data).hexdigest() == config_digest):
+            return data
+    return None
+
+
+def _engine_diff_ids(attrs: dict[str, Any]) -> list[str]:
+    rootfs = attrs.get("RootFS")
+    layers = rootfs.get("Layers") if isinstance(rootfs, dict) else None
+    if not isinstance(layers, list) or not all(isinstance(d, str) for d in layers):
+        return []
+    return layers
 
 
 def _connect() -> docker.DockerClient:
@@ -150,16 +326,21 @@ def _pull(client: docker.DockerClient, name: str, platform: Platform | None,
                           _int(detail.get("current")), _int(detail.get("total")))
 
 
-def _stream(image: docker.models.images.Image, name: str, size: Any,
-            progress: Progress) -> Saved:
+def _stream(image: docker.models.images.Image, name: str, size: Any, progress: Progress,
+            skip: Mapping[str, str]) -> Saved:
     progress.status(f"reading {name}")
-    return read_stream(image.save(chunk_size=_CHUNK), name=name, size=size, progress=progress)
+    return read_stream(image.save(chunk_size=_CHUNK), name=name, size=size, progress=progress,
+                       skip=skip)
 
 
 def read_stream(chunks: Iterator[bytes], *, name: str, size: Any,
-                progress: Progress) -> Saved:
-    """Walk a `docker save` stream once, keeping JSON documents and parsing layers as they pass."""
+                progress: Progress, skip: Mapping[str, str] | None = None) -> Saved:
+    """Walk a `docker save` stream once, keeping JSON documents and parsing layers as they pass.
+
+    Layer members named in `skip` (member → diff_id) are drained unparsed.
+    """
     saved = Saved()
+    skip = skip or {}
     # The engine reports the image's uncompressed size: an estimate of the stream's length.
     progress.read_started(name, size if isinstance(size, int) and size > 0 else None)
     reader = _ChunkReader(chunks, progress)
@@ -172,6 +353,8 @@ def read_stream(chunks: Iterator[bytes], *, name: str, size: Any,
                     file = cast(io.BufferedReader, member.file)
                     if _is_document(member.name, member.size, file):
                         saved.documents[member.name] = file.read()
+                    elif _is_layer(member.name) and member.name in skip:
+                        saved.drained[member.name] = (skip[member.name], member.size)
                     elif _is_layer(member.name):
                         entries = read_layer(file, index=len(saved.layers),
                                              label=f"{name}: {member.name}", media_type=None,
@@ -209,17 +392,38 @@ def _reader(saved: Saved, where: str) -> Callable[[str], bytes]:
     return read
 
 
-def _layers(plan: Plan, saved: Saved, where: str) -> list[Layer]:
+def _layers(plan: Plan, saved: Saved, where: str, reuse: Reuse,
+            served: Mapping[str, list[Entry]]) -> list[Layer]:
     layers: list[Layer] = []
-    used: set[str] = set()
+    used: dict[str, list[Entry]] = {}
+    handed: set[int] = set()
     for index, ref in enumerate(plan.layers):
-        key = resolve_link(ref.key, saved.layers, saved.links) or _parse_kept(ref, saved, where)
-        entries, size = saved.layers[key]
+        if not reuse.wanted(ref.diff_id):  # a re-read of other layers: this one is not needed
+            layers.append(Layer(index=index, entries=[], digest=ref.digest, diff_id=ref.diff_id,
+                                media_type=ref.media_type))
+            continue
+        key = (resolve_link(ref.key, saved.layers, saved.links)
+               or resolve_link(ref.key, saved.drained, saved.links)
+               or _parse_kept(ref, saved, where))
         if key in used:  # the same blob twice: give each layer its own entries
-            entries = [dataclasses.replace(e) for e in entries]
-        used.add(key)
+            entries = [dataclasses.replace(e) for e in used[key]]
+        elif key in saved.drained:
+            expected = saved.drained[key][0]
+            cached = served.get(expected) if expected == ref.diff_id else None
+            if cached is None:
+                raise _Unserved(key)
+            entries = [dataclasses.replace(e) for e in cached] if id(cached) in handed else cached
+            handed.add(id(cached))
+            reuse.stats.layers_from_cache += 1
+        else:
+            entries = saved.layers[key][0]
+            reuse.read(ref.diff_id, entries)
+        drained = key in saved.drained
+        size = saved.drained[key][1] if drained else saved.layers[key][1]
+        used.setdefault(key, entries)
         layers.append(Layer(index=index, entries=entries, digest=ref.digest, diff_id=ref.diff_id,
-                            media_type=ref.media_type, stored_bytes=size))
+                            media_type=ref.media_type, stored_bytes=size,
+                            digests_incomplete=drained and digests_incomplete(entries)))
     return layers
 
 

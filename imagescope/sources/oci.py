@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from imagescope.cache import Reuse
 from imagescope.errors import CorruptArchive, NotAnImage, SourceNotFound
 from imagescope.model import Image
 from imagescope.progress import Progress
@@ -21,8 +22,9 @@ from imagescope.sources.manifests import (
 
 
 def load(source: SourceRef, *, reference: str, platform: Platform | None,
-         progress: Progress) -> Image:
-    """Read an OCI layout: resolve index.json to one manifest, then read its layer blobs."""
+         progress: Progress, reuse: Reuse | None = None) -> Image:
+    """Read an OCI layout: resolve index.json to one manifest, then read its layer blobs
+    (`reuse` serves and stores layer analyses: see `blobs.read_layers`)."""
     root = source.location
     if not os.path.exists(root):
         raise SourceNotFound(f"no such directory: {root}")
@@ -50,7 +52,7 @@ def load(source: SourceRef, *, reference: str, platform: Platform | None,
         with file:
             yield BlobSpan(file, 0, os.fstat(file.fileno()).st_size, path)
 
-    layers = read_layers(plan.layers, locate, progress)
+    layers = read_layers(plan.layers, locate, progress, reuse)
     return to_image(plan, layers, reference=reference, source=OCI)
 
 

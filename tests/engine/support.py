@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import struct
 import subprocess
 import sys
 import tarfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import docker
 import docker.errors
 import pytest
+
+from imagescope.errors import ExitCode
 
 BASE_TAG = "busybox:local"
 BUSYBOX_PATHS = ("/usr/bin/busybox", "/bin/busybox")
@@ -102,14 +105,28 @@ class SessionImages:
         self.tags.append(reference)
         return reference
 
-    def build(self, name: str, dockerfile: str) -> str:
-        """Build `dockerfile` (its FROM line is added: the base image) with the legacy builder."""
-        context = self.workdir / name
-        context.mkdir()
-        (context / "Dockerfile").write_text(f"FROM {self.base.tag}\n{dockerfile}")
+    def dockerfile_text(self, dockerfile: str) -> str:
+        """The Dockerfile `build` writes for `dockerfile`: the base image's FROM line added."""
+        return f"FROM {self.base.tag}\n{dockerfile}"
+
+    def build(self, name: str, dockerfile: str,
+              context: Mapping[str, bytes] | None = None) -> str:
+        """Build `dockerfile` (its FROM line is added: the base image) with the legacy builder.
+
+        `context` maps paths relative to the build context to the bytes of files written there
+        next to the Dockerfile, mode 0644 (directories 0755), for COPY steps to take.
+        """
+        directory = self.workdir / name
+        directory.mkdir()
+        for relative, content in (context or {}).items():
+            target = directory / relative
+            target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            target.write_bytes(content)
+            target.chmod(0o644)
+        (directory / "Dockerfile").write_text(self.dockerfile_text(dockerfile))
         reference = self.tag(name)
         try:
-            self.client.images.build(path=str(context), tag=reference, rm=True, forcerm=True,
+            self.client.images.build(path=str(directory), tag=reference, rm=True, forcerm=True,
                                      pull=False)
         except docker.errors.BuildError as err:
             log = "".join(str(chunk.get("stream", chunk)) for chunk in err.build_log)
@@ -144,3 +161,11 @@ def run_imagescope(*args: str, docker_host: str | None = None) -> CliResult:
                           capture_output=True, text=True, timeout=CLI_TIMEOUT_SECONDS,
                           stdin=subprocess.DEVNULL, check=False)
     return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+def inspect_json(imagescope: Cli, reference: str, pull: str = "never") -> dict[str, Any]:
+    """`imagescope inspect REF --format json --pull PULL`, which must succeed, parsed."""
+    result = imagescope("inspect", reference, "--format", "json", "--pull", pull)
+    assert result.exit_code == ExitCode.OK, result.stderr
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document

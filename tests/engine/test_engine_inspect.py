@@ -3,7 +3,6 @@ layer attribution, and the pull policy against a loopback registry."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import docker
@@ -11,7 +10,7 @@ import docker.errors
 import pytest
 
 from imagescope.errors import ExitCode
-from tests.engine.support import BaseImage, Cli, CliResult, SessionImages
+from tests.engine.support import BaseImage, Cli, CliResult, SessionImages, inspect_json
 
 pytestmark = pytest.mark.engine
 
@@ -51,13 +50,6 @@ REMOVED_BYTES = 65536 + 7000 + 5000
 IDENTICAL_REWRITE_BYTES = 3000
 OVERWRITTEN_BYTES = 3000 + 2000  # identical rewrites are overwrites too
 FINAL_BYTES = 3000 + 2000  # /data and /conf
-
-
-def inspect_json(imagescope: Cli, reference: str, pull: str = "never") -> dict[str, Any]:
-    result: CliResult = imagescope("inspect", reference, "--format", "json", "--pull", pull)
-    assert result.exit_code == ExitCode.OK, result.stderr
-    document: dict[str, Any] = json.loads(result.stdout)
-    return document
 
 
 def assert_one_line_error(result: CliResult, code: ExitCode) -> None:

@@ -1,0 +1,491 @@
+"""Layer analyses kept between runs, keyed by diff_id, so a layer is parsed once per machine.
+
+A layer's analysis (its entries) depends only on the bytes of its uncompressed tar, which the
+layer's diff_id names: the same analysis serves every source and compression of that layer.
+What counts as a cache entry:
+
+- one file per diff_id (`sha256-<hex>.layer`) in `LayerCache.directory`, holding the entries
+  with every field `layers.read_layer` fills; content offsets are stored relative to the start of
+  the uncompressed layer and rebased on a hit from a plain seekable source;
+- one file per engine image ID (`sha256-<hex>.image`): the image config (verified by its
+  sha256 on read) and how `docker save` laid the layers out, so an unchanged engine image is
+  answered without streaming it again.
+
+A file is trusted only when its magic, format version, record kind, key, analysis fingerprint
+(this imagescope and the code that makes entries) and xxh3-128 checksum all agree and its payload
+decodes to well-formed columns; anything else is a miss, never an error, and is rewritten by the
+next `put`. Writes go to a unique temp file in the same directory and are renamed over the entry
+(`os.replace`), so concurrent runs only ever see whole entries; a failed write leaves nothing
+behind. The cache directory is private (0700, files 0600): captured contents such as suspected
+secrets are stored with the entries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import marshal
+import os
+import re
+import struct
+import sys
+import tempfile
+import time
+from array import array
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from operator import attrgetter
+from pathlib import Path
+from typing import Any
+
+import xxhash
+import zstandard
+
+from imagescope.model import Entry, EntryKind
+
+FORMAT_VERSION = 1
+MAGIC = b"imgscope"
+_LAYER_RECORD = 1
+_IMAGE_RECORD = 2
+_SUFFIXES = {_LAYER_RECORD: ".layer", _IMAGE_RECORD: ".image"}
+# magic, format version, record kind, analysis fingerprint, key length, payload length
+_HEADER = struct.Struct("<8sHHQIQ")
+_CHECKSUM_BYTES = 16
+_KEY = re.compile(r"(?P<alg>[a-z0-9]+):(?P<hex>[0-9a-f]{32,128})")
+_TEMP_PREFIX = ".tmp-"
+_STALE_TEMP_SECONDS = 24 * 3600  # a temp file this old belongs to a run that was killed
+_ZSTD_LEVEL = 3
+_NO_OFFSET = -1
+_KINDS = tuple(EntryKind)
+_NONE_TYPE = type(None)
+
+
+def default_directory() -> Path:
+    """`$XDG_CACHE_HOME/imagescope/layers/v1`, or `~/.cache/imagescope/layers/v1`.
+
+    A relative XDG_CACHE_HOME is ignored, as the XDG base directory specification says.
+    """
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if base and os.path.isabs(base):
+        root = Path(base)
+    else:
+        try:
+            root = Path.home() / ".cache"
+        except (RuntimeError, KeyError):  # no HOME and no passwd entry (e.g. an arbitrary UID)
+            root = Path(os.devnull)  # a directory that cannot exist: the cache stays unused
+    return root / "imagescope" / "layers" / f"v{FORMAT_VERSION}"
+
+
+@dataclass(frozen=True, slots=True)
+class SavedLayer:
+    """Where a layer sat in the engine's `docker save` archive, and what it was stored as."""
+
+    key: str  # archive member (`blobs/sha256/<hex>`, `<v1 id>/layer.tar`)
+    digest: str | None
+    diff_id: str
+    media_type: str | None
+    stored_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class SavedImage:
+    """What an engine image's `docker save` told beyond its layers' entries."""
+
+    config: bytes  # the image config document, as saved; sha256(config) == config_digest
+    config_digest: str
+    manifest_digest: str | None
+    layers: tuple[SavedLayer, ...]
+
+
+class LayerCache:
+    """Layer analyses (and engine image layouts) on disk; see the module docstring."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self._swept = False
+
+    @classmethod
+    def default(cls) -> LayerCache:
+        """The user's cache (XDG); the directory is created by the first `put`."""
+        return cls(default_directory())
+
+    # ------------------------------------------------------------------ layers
+
+    def get(self, diff_id: str | None, *, offset_base: int | None = None) -> list[Entry] | None:
+        """The cached entries of the layer `diff_id`, or None (absent, corrupt or foreign).
+
+        With `offset_base` (the layer is a plain tar at that offset of a seekable file) each
+        recorded content offset is rebased to that file; without it entries carry no offsets.
+        """
+        payload = self._read(diff_id, _LAYER_RECORD)
+        if payload is None:
+            return None
+        try:
+            with _collector_paused():
+                return _decode_entries(payload, offset_base)
+        except (ValueError, TypeError, IndexError, EOFError, KeyError, OverflowError):
+            return None
+
+    def put(self, diff_id: str | None, entries: list[Entry], *,
+            offset_base: int | None = None) -> bool:
+        """Store the entries of layer `diff_id`; True when written.
+
+        `offset_base` is where the layer starts in the file its entries' offsets point into
+        (None: the offsets are not kept). Failing to write (read-only or full disk) is not an
+        error: the analysis is simply not cached.
+        """
+        if diff_id is None or self._path(diff_id, _LAYER_RECORD) is None:
+            return False
+        try:
+            payload = _encode_entries(entries, offset_base)
+        except (OverflowError, TypeError, ValueError):  # e.g. a base-256 size beyond 64 bits
+            return False
+        return self._write(diff_id, _LAYER_RECORD, payload)
+
+    # ------------------------------------------------------------------ engine images
+
+    def get_image(self, image_id: str | None) -> SavedImage | None:
+        """The engine image record of `image_id`, or None; its config is verified by sha256."""
+        payload = self._read(image_id, _IMAGE_RECORD)
+        if payload is None:
+            return None
+        try:
+            record = _decode_image(payload)
+        except (ValueError, TypeError, EOFError, IndexError):
+            return None
+        if "sha256:" + hashlib.sha256(record.config).hexdigest() != record.config_digest:
+            return None
+        return record
+
+    def put_image(self, image_id: str | None, record: SavedImage) -> bool:
+        """Store an engine image record under its image ID; True when written."""
+        if image_id is None or self._path(image_id, _IMAGE_RECORD) is None:
+            return False
+        return self._write(image_id, _IMAGE_RECORD, _encode_image(record))
+
+    # ------------------------------------------------------------------ files
+
+    def _path(self, key: str | None, kind: int) -> Path | None:
+        """The file of `key`; None for a key that is not a plain digest (never a path escape)."""
+        match = _KEY.fullmatch(key) if isinstance(key, str) else None
+        if match is None:
+            return None
+        return self.directory / f"{match['alg']}-{match['hex']}{_SUFFIXES[kind]}"
+
+    def _read(self, key: str | None, kind: int) -> bytes | None:
+        """The verified payload of the entry file for `key`, or None."""
+        path = self._path(key, kind)
+        if path is None:
+            return None
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        assert key is not None
+        return _unwrap(data, kind, key)
+
+    def _write(self, key: str, kind: int, payload: bytes) -> bool:
+        path = self._path(key, kind)
+        assert path is not None
+        data = _wrap(payload, kind, key)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._sweep()
+            fd, temp = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=path.suffix,
+                                        dir=self.directory)
+        except OSError:
+            return False
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+            os.replace(temp, path)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            if isinstance(exc, OSError):
+                return False
+            raise
+        return True
+
+    def _sweep(self) -> None:
+        """Once per instance: delete temp files that runs killed mid-write left behind."""
+        if self._swept:
+            return
+        self._swept = True
+        cutoff = time.time() - _STALE_TEMP_SECONDS
+        with contextlib.suppress(OSError), os.scandir(self.directory) as found:
+            for item in found:
+                if item.name.startswith(_TEMP_PREFIX):
+                    with contextlib.suppress(OSError):
+                        if item.stat(follow_symlinks=False).st_mtime < cutoff:
+                            os.unlink(item.path)
+
+
+# ---------------------------------------------------------------------- counters and policy
+
+
+@dataclass(slots=True)
+class ReadStats:
+    """What loading cost: layers parsed from the source vs. layers served from the cache.
+
+    Counts are events: a cached layer read again for missing digests counts in both.
+    `engine_saves` is the number of `docker save` streams, None when no engine was asked.
+    """
+
+    layers_read: int = 0
+    layers_from_cache: int = 0
+    engine_saves: int | None = None
+
+    def summary(self) -> str:
+        """`layers: 2 read, 3 from cache` (`; engine saves streamed: N` for engine images)."""
+        text = f"layers: {self.layers_read} read, {self.layers_from_cache} from cache"
+        if self.engine_saves is not None:
+            text += f"; engine saves streamed: {self.engine_saves}"
+        return text
+
+
+@dataclass(slots=True)
+class Reuse:
+    """How one load uses the cache and what it counts.
+
+    `only` is set when layers are read again for their digests: exactly those diff_ids are read
+    from the source (never from the cache) and stored; every other layer may be skipped.
+    """
+
+    cache: LayerCache | None = None
+    stats: ReadStats = field(default_factory=ReadStats)
+    only: frozenset[str] | None = None
+
+    def wanted(self, diff_id: str | None) -> bool:
+        """Whether this load needs the layer at all."""
+        return self.only is None or diff_id in self.only
+
+    def lookup(self, diff_id: str | None, *, offset_base: int | None = None) -> list[Entry] | None:
+        """The cached entries, counted as served from the cache; None when they must be read."""
+        entries = self.lookup_quietly(diff_id, offset_base=offset_base)
+        if entries is not None:
+            self.stats.layers_from_cache += 1
+        return entries
+
+    def lookup_quietly(self, diff_id: str | None, *,
+                       offset_base: int | None = None) -> list[Entry] | None:
+        """The cached entries, not yet counted (the caller counts them when it uses them)."""
+        if self.cache is None or self.only is not None:
+            return None
+        return self.cache.get(diff_id, offset_base=offset_base)
+
+    def read(self, diff_id: str | None, entries: list[Entry], *,
+             offset_base: int | None = None) -> None:
+        """A layer was parsed from the source: count it and store its entries."""
+        self.stats.layers_read += 1
+        if self.cache is not None:
+            self.cache.put(diff_id, entries, offset_base=offset_base)
+
+
+def digests_incomplete(entries: Iterable[Entry]) -> bool:
+    """True when some FILE entry has no content digest (a layer analysed by a seeking pass)."""
+    file = EntryKind.FILE
+    return any(e.digest is None and e.kind is file for e in entries)
+
+
+# ---------------------------------------------------------------------- encoding
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic GC: creating 10⁶ entries otherwise triggers collections that cost 4x
+    the work itself (entries hold no cycles)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _int_column(values: Iterable[int]) -> bytes:
+    column = array("q", values)
+    if sys.byteorder == "big":
+        column.byteswap()
+    return column.tobytes()
+
+
+def _ints(data: Any, count: int) -> list[int]:
+    if type(data) is not bytes or len(data) != 8 * count:
+        raise ValueError("bad integer column")
+    column = array("q")
+    column.frombytes(data)
+    if sys.byteorder == "big":
+        column.byteswap()
+    return column.tolist()
+
+
+def _encode_entries(entries: list[Entry], offset_base: int | None) -> bytes:
+    """Entries as columns (marshal), zstd-compressed: loads 10⁶ entries in well under a second."""
+    count = len(entries)
+
+    def column(name: str) -> list[Any]:
+        return list(map(attrgetter(name), entries))
+
+    if offset_base is None:
+        relative = [_NO_OFFSET] * count
+    else:
+        relative = [_NO_OFFSET if o is None else o - offset_base for o in column("offset")]
+        if relative and min(relative) < _NO_OFFSET:
+            raise ValueError("an offset lies before the layer")
+    columns = (
+        count,
+        column("path"),
+        bytes(column("kind")),
+        _int_column(column("size")),
+        _int_column(column("mode")),
+        _int_column(column("uid")),
+        _int_column(column("gid")),
+        _int_column(relative),
+        column("digest"),
+        {i: e.link_target for i, e in enumerate(entries) if e.link_target is not None},
+        {i: e.content for i, e in enumerate(entries) if e.content is not None},
+    )
+    return zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(marshal.dumps(columns))
+
+
+def _decode_entries(payload: bytes, offset_base: int | None) -> list[Entry]:
+    columns = marshal.loads(_decompress(payload))
+    if type(columns) is not tuple or len(columns) != 11:
+        raise ValueError("bad layer record")
+    (count, paths, kinds, sizes, modes, uids, gids, relative, digests, links,
+     contents) = columns
+    if type(count) is not int or count < 0:
+        raise ValueError("bad entry count")
+    if (type(paths) is not list or len(paths) != count or not set(map(type, paths)) <= {str}
+            or type(kinds) is not bytes or len(kinds) != count
+            or type(digests) is not list or len(digests) != count
+            or not _digests_ok(digests)
+            or type(links) is not dict or type(contents) is not dict):
+        raise ValueError("bad layer record")
+    link_column: list[str | None] = [None] * count
+    for index, link in links.items():
+        if type(index) is not int or not 0 <= index < count or type(link) is not str:
+            raise ValueError("bad link column")
+        link_column[index] = link
+    content_column: list[bytes | None] = [None] * count
+    for index, data in contents.items():
+        if type(index) is not int or not 0 <= index < count or type(data) is not bytes:
+            raise ValueError("bad content column")
+        content_column[index] = data
+    offsets: list[int | None]
+    if offset_base is None:
+        offsets = [None] * count
+    else:
+        offsets = [None if o < 0 else o + offset_base for o in _ints(relative, count)]
+    return list(map(Entry, paths, map(_KINDS.__getitem__, kinds), _ints(sizes, count),
+                    _ints(modes, count), _ints(uids, count), _ints(gids, count), link_column,
+                    digests, offsets, content_column))
+
+
+def _digests_ok(digests: list[Any]) -> bool:
+    types = set(map(type, digests))
+    if not types <= {bytes, _NONE_TYPE}:
+        return False
+    return bytes not in types or {len(d) for d in digests if d is not None} == {16}
+
+
+def _encode_image(record: SavedImage) -> bytes:
+    layers = [(layer.key, layer.digest, layer.diff_id, layer.media_type, layer.stored_bytes)
+              for layer in record.layers]
+    columns = (record.config, record.config_digest, record.manifest_digest, layers)
+    return zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(marshal.dumps(columns))
+
+
+def _decode_image(payload: bytes) -> SavedImage:
+    columns = marshal.loads(_decompress(payload))
+    if type(columns) is not tuple or len(columns) != 4:
+        raise ValueError("bad image record")
+    config, config_digest, manifest_digest, raw_layers = columns
+    if (type(config) is not bytes or type(config_digest) is not str
+            or not isinstance(manifest_digest, str | None) or type(raw_layers) is not list):
+        raise ValueError("bad image record")
+    layers = []
+    for raw in raw_layers:
+        if type(raw) is not tuple or len(raw) != 5:
+            raise ValueError("bad image record")
+        key, digest, diff_id, media_type, stored_bytes = raw
+        if (type(key) is not str or not isinstance(digest, str | None) or type(diff_id) is not str
+                or not isinstance(media_type, str | None) or type(stored_bytes) is not int):
+            raise ValueError("bad image record")
+        layers.append(SavedLayer(key, digest, diff_id, media_type, stored_bytes))
+    return SavedImage(config, config_digest, manifest_digest, tuple(layers))
+
+
+def _decompress(payload: bytes) -> bytes:
+    try:
+        return zstandard.ZstdDecompressor().decompress(payload)
+    except zstandard.ZstdError as exc:
+        raise ValueError(str(exc)) from None
+
+
+# ---------------------------------------------------------------------- framing
+
+
+def _wrap(payload: bytes, kind: int, key: str) -> bytes:
+    """Header (magic, version, kind, fingerprint, key) + payload + xxh3-128 of both."""
+    key_bytes = key.encode()
+    head = _HEADER.pack(MAGIC, FORMAT_VERSION, kind, fingerprint(), len(key_bytes), len(payload))
+    body = head + key_bytes + payload
+    return body + xxhash.xxh3_128_digest(body)
+
+
+def _unwrap(data: bytes, kind: int, key: str) -> bytes | None:
+    """The payload when everything about `data` checks out, else None."""
+    if len(data) < _HEADER.size + _CHECKSUM_BYTES:
+        return None
+    magic, version, found_kind, found_print, key_length, payload_length = \
+        _HEADER.unpack_from(data)
+    if (magic != MAGIC or version != FORMAT_VERSION or found_kind != kind
+            or found_print != fingerprint()
+            or len(data) != _HEADER.size + key_length + payload_length + _CHECKSUM_BYTES):
+        return None
+    body = memoryview(data)[:-_CHECKSUM_BYTES]
+    if xxhash.xxh3_128_digest(body) != data[-_CHECKSUM_BYTES:]:
+        return None
+    key_end = _HEADER.size + key_length
+    if data[_HEADER.size:key_end] != key.encode():
+        return None  # a foreign entry (e.g. a file copied under another name)
+    return data[key_end:key_end + payload_length]
+
+
+_FINGERPRINT: int | None = None
+
+
+def fingerprint() -> int:
+    """Identifies the code that makes entries: imagescope's version, the marshal format and the
+    sources of the modules that decide entries (tar parsing, content capture, the entry model).
+    A change to any of them makes every older entry a miss instead of a stale answer."""
+    global _FINGERPRINT
+    if _FINGERPRINT is None:
+        import imagescope
+        from imagescope import capture, layers, model
+
+        hasher = xxhash.xxh3_64()
+        hasher.update(f"{FORMAT_VERSION} {imagescope.__version__} {marshal.version}".encode())
+        for module in (capture, layers, model):
+            try:
+                hasher.update(Path(module.__file__ or "").read_bytes())
+            except OSError:
+                hasher.update(module.__name__.encode())
+        _FINGERPRINT = hasher.intdigest()
+    return _FINGERPRINT
+
+
+__all__ = [
+    "FORMAT_VERSION",
+    "LayerCache",
+    "ReadStats",
+    "Reuse",
+    "SavedImage",
+    "SavedLayer",
+    "default_directory",
+    "digests_incomplete",
+    "fingerprint",
+]

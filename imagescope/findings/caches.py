@@ -1,0 +1,94 @@
+"""Package-manager caches and indexes alive in the final image (pure).
+
+A cache is a directory a package manager fills while installing and never reads at run time:
+downloaded archives, package indexes, build caches. Every file alive below one (the table below)
+is removable: one finding per cache kind, with the exact bytes of its files. apt's `lock` file is
+kept (apt recreates it), and empty directories hold no bytes.
+"""
+
+from __future__ import annotations
+
+from imagescope.findings.model import Category, Finding, make_finding
+from imagescope.findings.tables import PathTable, alive_refs, severity_by_bytes, steps_text
+from imagescope.findings.view import ImageView
+
+RULE = "package-cache"
+
+# (cache kind, glob): one row per place the cache lives. `~/` is any home (/root, /home/<user>).
+CACHES: tuple[tuple[str, str], ...] = (
+    ("apt-lists", "var/lib/apt/lists/**"),
+    ("apt-archives", "var/cache/apt/archives/**/*.deb"),
+    ("apt-cache", "var/cache/apt/*.bin"),
+    ("apk", "var/cache/apk/**"),
+    ("dnf", "var/cache/dnf/**"),
+    ("yum", "var/cache/yum/**"),
+    ("pip", "~/.cache/pip/**"),
+    ("npm", "~/.npm/_cacache/**"),
+    ("yarn", "~/.cache/yarn/**"),
+    ("yarn", "usr/local/share/.cache/yarn/**"),
+    ("pnpm", "~/.local/share/pnpm/store/**"),
+    ("pnpm", "~/.pnpm-store/**"),
+    ("go-build", "~/.cache/go-build/**"),
+    ("go-mod", "go/pkg/mod/**"),
+    ("go-mod", "~/go/pkg/mod/**"),
+    ("cargo", "~/.cargo/registry/**"),
+    ("cargo", "usr/local/cargo/registry/**"),
+    ("maven", "~/.m2/repository/**"),
+    ("gradle", "~/.gradle/caches/**"),
+    ("conda", "opt/conda/pkgs/**"),
+    ("conda", "*/miniconda3/pkgs/**"),
+    ("conda", "*/anaconda3/pkgs/**"),
+    ("conda", "~/miniconda3/pkgs/**"),
+    ("conda", "~/anaconda3/pkgs/**"),
+    ("poetry", "~/.cache/pypoetry/**"),
+)
+
+# Below a cache, yet not cache content.
+NOT_CACHES: tuple[str, ...] = (
+    "var/lib/apt/lists/lock",
+)
+
+LABELS: dict[str, str] = {
+    "apt-lists": "apt package lists (/var/lib/apt/lists)",
+    "apt-archives": "downloaded .deb archives (/var/cache/apt/archives)",
+    "apt-cache": "apt package caches (/var/cache/apt/*.bin)",
+    "apk": "apk cache (/var/cache/apk)",
+    "dnf": "dnf cache (/var/cache/dnf)",
+    "yum": "yum cache (/var/cache/yum)",
+    "pip": "pip cache (~/.cache/pip)",
+    "npm": "npm cache (~/.npm/_cacache)",
+    "yarn": "yarn cache",
+    "pnpm": "pnpm store",
+    "go-build": "Go build cache (~/.cache/go-build)",
+    "go-mod": "Go module cache (go/pkg/mod)",
+    "cargo": "cargo registry (.cargo/registry)",
+    "maven": "Maven repository (~/.m2/repository)",
+    "gradle": "Gradle caches (~/.gradle/caches)",
+    "conda": "conda package cache (pkgs/)",
+    "poetry": "poetry cache (~/.cache/pypoetry)",
+}
+
+# A cache is a medium finding; one this large is a high one.
+HIGH_BYTES = 100 << 20
+
+_TABLE = PathTable(CACHES, exclude=NOT_CACHES)
+
+
+def find(view: ImageView) -> list[Finding]:
+    """One finding per cache kind holding bytes in the final image."""
+    findings = []
+    for subject, files in sorted(_TABLE.group(view.live_files).items()):
+        refs = alive_refs(view, files)
+        total = sum(r.bytes for r in refs)
+        if total == 0:
+            continue
+        layers = tuple(sorted({r.layer_index for r in refs}))
+        findings.append(make_finding(
+            rule=RULE, category=Category.PACKAGE_CACHE,
+            severity=severity_by_bytes(total, high_from=HIGH_BYTES),
+            title=f"{LABELS.get(subject, subject)} left in the final image: {len(refs)} file(s)",
+            subject=subject, files=refs, removable=True,
+            detail=f"written by {steps_text(view, layers)}; not needed at run time",
+        ))
+    return findings
+

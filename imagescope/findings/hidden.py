@@ -1,0 +1,58 @@
+"""Hidden waste by step pair: bytes step A wrote that step B removed or overwrote (pure).
+
+Identical rewrites (`RUN chmod/chown -R`, `touch`) are reported on their own: the fix differs.
+"""
+
+from __future__ import annotations
+
+from imagescope.findings.model import Category, FileRef, Finding, Severity, make_finding
+from imagescope.findings.view import ImageView
+from imagescope.overlay import HiddenHow, how_hidden
+
+# A pair hiding less than this is listed as low severity; at or above it, medium; 10x, high.
+NOTABLE_BYTES = 1 << 20
+
+
+def find(view: ImageView) -> list[Finding]:
+    pairs: dict[tuple[int, int, bool], list[FileRef]] = {}
+    for hidden in view.hidden:
+        if hidden.entry.size == 0:
+            continue
+        identical = how_hidden(hidden) is HiddenHow.IDENTICAL_REWRITE
+        ref = FileRef("/" + hidden.entry.path, hidden.entry.size, hidden.layer_index,
+                      hidden.hidden_by)
+        pairs.setdefault((hidden.layer_index, hidden.hidden_by, identical), []).append(ref)
+    findings = []
+    for (writer, hider, identical), files in sorted(pairs.items()):
+        total = sum(f.bytes for f in files)
+        if identical:
+            title = (f"{_code(view.instruction(hider))} rewrote {len(files)} file(s) unchanged "
+                     f"that {_code(view.instruction(writer))} wrote")
+            category, rule = Category.IDENTICAL_REWRITE, "identical-rewrite"
+        elif writer == hider:
+            title = f"{_code(view.instruction(writer))} wrote {len(files)} file(s) twice in one layer"
+            category, rule = Category.HIDDEN_WASTE, "hidden-waste"
+        else:
+            title = (f"{_code(view.instruction(hider))} hid {len(files)} file(s) that "
+                     f"{_code(view.instruction(writer))} wrote")
+            category, rule = Category.HIDDEN_WASTE, "hidden-waste"
+        findings.append(make_finding(
+            rule=rule, category=category, severity=_severity(total), title=title,
+            subject=f"{writer}->{hider}", files=files, layers=tuple(sorted({writer, hider})),
+            detail="these bytes are unreachable in the final image but ship with every pull",
+        ))
+    return findings
+
+
+def _code(instruction: str, limit: int = 120) -> str:
+    """An instruction quoted as inline code (renderers keep it verbatim), shortened to `limit`."""
+    text = " ".join(instruction.split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return "`" + text.replace("`", "'") + "`"
+
+
+def _severity(nbytes: int) -> Severity:
+    if nbytes >= 10 * NOTABLE_BYTES:
+        return Severity.HIGH
+    return Severity.MEDIUM if nbytes >= NOTABLE_BYTES else Severity.LOW

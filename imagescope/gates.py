@@ -1,0 +1,141 @@
+"""CI gates: thresholds checked against a report or a diff, each with a verdict and a reason (pure).
+
+`--ignore GLOB` paths are left out of every waste and secret figure a gate checks (a cache a team
+keeps on purpose); size and growth gates measure the whole image. With a base image, gates can
+look only at the waste the Dockerfile itself adds (`own_only`): waste written *and* hidden inside
+the base's layers is inherited and left out.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from imagescope.diff import Diff, new_waste_bytes
+from imagescope.report import Report, WastedFile
+from imagescope.sizes import Growth
+
+
+@dataclass(frozen=True, slots=True)
+class GateSettings:
+    max_wasted: int | None = None
+    min_efficiency: float | None = None
+    max_size: int | None = None
+    fail_on_secrets: bool = False
+    max_growth: Growth | None = None
+    max_new_waste: int | None = None
+    ignore: tuple[str, ...] = ()
+    own_only: bool = False
+
+    @property
+    def any(self) -> bool:
+        return any(value not in (None, False, ()) for value in
+                   (self.max_wasted, self.min_efficiency, self.max_size, self.fail_on_secrets,
+                    self.max_growth, self.max_new_waste))
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    gate: str  # the option's name, e.g. "max-wasted"
+    passed: bool
+    message: str  # what was measured against what, and by how much it failed
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What the gates look at: layers below `base_layers` belong to the base image."""
+
+    base_layers: int = 0
+    ignore: tuple[str, ...] = ()
+
+    def ignored(self, path: str) -> bool:
+        """`--ignore` globs match the absolute path; a glob for a directory covers what is below."""
+        return any(fnmatch.fnmatchcase(path, glob) or fnmatch.fnmatchcase(path, glob.rstrip("/")
+                                                                          + "/*")
+                   for glob in self.ignore)
+
+    def inherited(self, wasted: WastedFile) -> bool:
+        """Waste written and hidden inside the base image's layers."""
+        return wasted.hidden_by_layer < self.base_layers
+
+
+def counted_waste(report: Report, scope: Scope, own_only: bool) -> list[WastedFile]:
+    """The wasted files gates count."""
+    return [w for w in report.wasted_files
+            if not scope.ignored(w.path) and not (own_only and scope.inherited(w))]
+
+
+def _fmt(nbytes: int) -> str:
+    return f"{nbytes:,} bytes"
+
+
+def check_report(report: Report, settings: GateSettings, base_layers: int = 0) -> list[GateResult]:
+    """Gates of `inspect`."""
+    scope = Scope(base_layers=base_layers, ignore=settings.ignore)
+    results: list[GateResult] = []
+    wasted_files = counted_waste(report, scope, settings.own_only)
+    wasted = sum(w.bytes for w in wasted_files)
+    label = "own wasted" if settings.own_only and base_layers else "wasted"
+    if settings.max_wasted is not None:
+        over = wasted - settings.max_wasted
+        results.append(GateResult(
+            "max-wasted", over <= 0,
+            f"{label} {_fmt(wasted)}, limit {_fmt(settings.max_wasted)}"
+            + (f": {_fmt(over)} over" if over > 0 else "")))
+    if settings.min_efficiency is not None:
+        ignored = sum(w.bytes for w in report.wasted_files if scope.ignored(w.path))
+        inherited = (sum(w.bytes for w in report.wasted_files
+                         if not scope.ignored(w.path) and scope.inherited(w))
+                     if settings.own_only else 0)
+        total = report.summary.total_bytes - ignored - inherited
+        efficiency = report.summary.final_bytes / total if total else 1.0
+        results.append(GateResult(
+            "min-efficiency", efficiency >= settings.min_efficiency,
+            f"efficiency {efficiency:.2%}, minimum {settings.min_efficiency:.2%}"))
+    if settings.max_size is not None:
+        size = report.summary.total_bytes
+        over = size - settings.max_size
+        results.append(GateResult(
+            "max-size", over <= 0,
+            f"size {_fmt(size)}, limit {_fmt(settings.max_size)}"
+            + (f": {_fmt(over)} over" if over > 0 else "")))
+    if settings.fail_on_secrets:
+        secrets = [f for f in report.findings if f.category == "secret"
+                   and any(not scope.ignored(ref.path) for ref in f.files)]
+        paths = sorted({ref.path for f in secrets for ref in f.files
+                        if not scope.ignored(ref.path)})
+        results.append(GateResult(
+            "fail-on-secrets", not secrets,
+            f"{len(paths)} secret file(s) in the image: {', '.join(paths[:5])}"
+            + (" …" if len(paths) > 5 else "") if secrets else "no secrets found"))
+    return results
+
+
+def check_diff(diff: Diff, old: Report, new: Report, settings: GateSettings,
+               base_layers: int = 0) -> list[GateResult]:
+    """Gates of `diff`: the inspect gates on NEW, plus growth and new waste."""
+    results = check_report(new, settings, base_layers)
+    if settings.max_growth is not None:
+        growth = diff.total_bytes.delta
+        limit = settings.max_growth.limit_for(diff.total_bytes.old)
+        percent = diff.total_bytes.percent
+        shown = f" ({percent:+.1f}%)" if percent is not None else ""
+        results.append(GateResult(
+            "max-growth", growth <= limit,
+            f"grew {_fmt(growth)}{shown}, limit {settings.max_growth}"
+            + (f": {_fmt(growth - limit)} over" if growth > limit else "")))
+    if settings.max_new_waste is not None:
+        scope = Scope(base_layers=base_layers, ignore=settings.ignore)
+        fresh = new_waste_bytes(old, new, counted_waste(new, scope, settings.own_only),
+                                counted_waste(old, scope, settings.own_only))
+        over = fresh - settings.max_new_waste
+        results.append(GateResult(
+            "max-new-waste", over <= 0,
+            f"new waste {_fmt(fresh)}, limit {_fmt(settings.max_new_waste)}"
+            + (f": {_fmt(over)} over" if over > 0 else "")))
+    return results
+
+
+def failed(results: Sequence[GateResult]) -> list[GateResult]:
+    return [r for r in results if not r.passed]

@@ -1,0 +1,196 @@
+"""Findings → Dockerfile changes ranked by the bytes they save, measured from the layers (pure).
+
+A recommendation's `saved_bytes` is the exact size of the files it makes disappear, each content
+counted once. The optimized size is what the image would ship with every recommendation applied:
+every byte it ships today minus the files the recommendations address (hidden waste that goes
+away with the steps that create it, and removable live files), a file two findings share counted
+once. Waste no recommendation addresses stays in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from imagescope.findings.model import FileRef, Finding
+from imagescope.findings.view import ImageView
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    rule: str  # stable id: merge-run, multi-stage, cache-cleanup, dockerignore, …
+    title: str
+    saved_bytes: int
+    steps: tuple[int, ...]  # layer indices of the steps to change
+    change: str  # the concrete Dockerfile change; may span lines
+    addresses: tuple[str, ...]  # "rule:subject" of the findings it resolves
+
+
+# How to stop shipping each package-manager cache (finding subject → change).
+CACHE_FIXES: dict[str, str] = {
+    "apt-lists": "end the RUN that runs `apt-get update` with `&& rm -rf /var/lib/apt/lists/*`",
+    "apt-archives": "end the RUN that runs `apt-get install` with `&& apt-get clean`",
+    "apt-cache": "end the RUN that runs `apt-get install` with `&& apt-get clean`",
+    "apk": "use `apk add --no-cache …`",
+    "dnf": "end the RUN with `&& dnf clean all`",
+    "yum": "end the RUN with `&& yum clean all && rm -rf /var/cache/yum`",
+    "pip": "use `pip install --no-cache-dir …` (or `RUN --mount=type=cache,target=/root/.cache/pip`)",
+    "npm": "use `npm ci && npm cache clean --force` in the same RUN",
+    "yarn": "use `yarn install --frozen-lockfile && yarn cache clean` in the same RUN",
+    "pnpm": "use `RUN --mount=type=cache,target=/root/.local/share/pnpm/store pnpm install`",
+    "go-build": "use `RUN --mount=type=cache,target=/root/.cache/go-build go build …`",
+    "go-mod": "use `RUN --mount=type=cache,target=/go/pkg/mod go mod download` in a build stage",
+    "cargo": "use `RUN --mount=type=cache,target=/usr/local/cargo/registry cargo build …`",
+    "maven": "use `RUN --mount=type=cache,target=/root/.m2 mvn …` in a build stage",
+    "gradle": "use `RUN --mount=type=cache,target=/root/.gradle gradle …` in a build stage",
+    "conda": "end the RUN with `&& conda clean -afy`",
+    "poetry": "use `poetry install --no-cache` (or `POETRY_CACHE_DIR` on a cache mount)",
+}
+# Waste a step causes in the base image's files is only worth a different base above this.
+INHERITED_WASTE_WORTH_A_NEW_BASE = 1 << 20
+
+GENERIC_CACHE_FIX = "remove the cache in the RUN that fills it, or put it on a BuildKit cache mount"
+
+
+def recommend(findings: list[Finding], view: ImageView,
+              dockerignore: Iterable[str] = ()) -> list[Recommendation]:
+    """One recommendation per fix, ranked by bytes saved (then by rule and steps)."""
+    by_rule: dict[str, list[Finding]] = {}
+    for finding in findings:
+        by_rule.setdefault(finding.rule, []).append(finding)
+    recommendations: list[Recommendation] = []
+    recommendations += _hidden_waste(by_rule.get("hidden-waste", []), view)
+    recommendations += _identical_rewrites(by_rule.get("identical-rewrite", []), view)
+    toolchain = by_rule.get("toolchain-files", []) + by_rule.get("toolchain-packages", [])
+    if toolchain:
+        recommendations.append(_multi_stage(toolchain))
+    for finding in by_rule.get("package-cache", []):
+        recommendations.append(_from([finding], "cache-cleanup",
+                                     f"Stop shipping the {finding.subject} cache",
+                                     CACHE_FIXES.get(finding.subject, GENERIC_CACHE_FIX)))
+    context = by_rule.get("build-context", [])
+    if context:
+        lines = "\n".join(dockerignore)
+        recommendations.append(_from(context, "dockerignore",
+                                     "Keep build-context files out with a .dockerignore",
+                                     f"add a .dockerignore next to the Dockerfile:\n{lines}"))
+    docs = by_rule.get("docs", [])
+    if docs:
+        recommendations.append(_from(
+            docs, "slim-docs", "Drop documentation, man pages and locales",
+            "install with `apt-get install --no-install-recommends`, exclude docs with "
+            "`path-exclude /usr/share/doc/*` (and man, locale) in /etc/dpkg/dpkg.cfg.d/, "
+            "or start from a slimmer base"))
+    secrets = by_rule.get("secret", []) + by_rule.get("secret-in-lower-layer", [])
+    if secrets:
+        recommendations.append(_from(
+            secrets, "build-secrets", "Never copy secrets into a layer",
+            "pass them with `RUN --mount=type=secret,id=…` (BuildKit) and rotate every secret "
+            "found: deleting it in a later step leaves it extractable from the lower layer"))
+    for finding in by_rule.get("root-user", []):
+        recommendations.append(Recommendation(
+            "non-root-user", "Run as a non-root user", 0, finding.layers,
+            "add `RUN useradd --system --uid 10001 app` (or `adduser -S app` on Alpine) and "
+            "`USER 10001` before CMD", (f"{finding.rule}:{finding.subject}",)))
+    for finding in by_rule.get("layer-count", []):
+        recommendations.append(Recommendation(
+            "merge-layers", "Merge small steps into fewer layers", 0, finding.layers,
+            "join consecutive RUN steps with `&&`, and COPY related files in one step",
+            (f"{finding.rule}:{finding.subject}",)))
+    recommendations.sort(key=lambda r: (-r.saved_bytes, r.rule, r.steps, r.title))
+    return recommendations
+
+
+def optimized_bytes(total_bytes: int, findings: Iterable[Finding],
+                    recommendations: Iterable[Recommendation]) -> int:
+    """Shipped bytes minus the files the recommendations address, each content once.
+
+    Live files count only when their finding is removable (a secret in a lower layer is hidden
+    waste already; a root user costs no bytes).
+    """
+    addressed = {key for rec in recommendations for key in rec.addresses}
+    return total_bytes - _unique_bytes(
+        ref for f in findings if f"{f.rule}:{f.subject}" in addressed
+        for ref in f.files if ref.hidden_by is not None or f.removable)
+
+
+def _unique_bytes(refs: Iterable[FileRef]) -> int:
+    seen: dict[tuple[int, str], int] = {}
+    for ref in refs:
+        seen.setdefault(ref.key, ref.bytes)
+    return sum(seen.values())
+
+
+def _from(findings: list[Finding], rule: str, title: str, change: str) -> Recommendation:
+    steps = tuple(sorted({i for f in findings for i in f.layers}))
+    addresses = tuple(dict.fromkeys(f"{f.rule}:{f.subject}" for f in findings))
+    return Recommendation(rule, title, _unique_bytes(r for f in findings for r in f.files), steps,
+                          change, addresses)
+
+
+def _run_command(instruction: str) -> str | None:
+    return instruction[4:].strip() if instruction.startswith("RUN ") else None
+
+
+def _hidden_waste(findings: list[Finding], view: ImageView) -> list[Recommendation]:
+    """Step A wrote what step B hid: merge them when both are RUN steps, else avoid the write."""
+    out = []
+    for finding in findings:
+        writer, hider = finding.layers[0], finding.layers[-1]
+        if writer == hider:
+            out.append(_from([finding], "dedupe-writes",
+                             f"Step {writer} writes the same paths twice",
+                             "write each file once in the step"))
+            continue
+        first = view.instruction(writer)
+        second = view.instruction(hider)
+        first_cmd, second_cmd = _run_command(first), _run_command(second)
+        if first_cmd is not None and second_cmd is not None:
+            out.append(_from([finding], "merge-run",
+                             f"Merge step {writer} and step {hider} into one RUN",
+                             f"RUN {first_cmd} \\\n    && {second_cmd}"))
+        elif view.is_context_step(writer):
+            out.append(_from([finding], "copy-less",
+                             f"Do not COPY what step {hider} deletes",
+                             f"narrow `{first}` (or add the paths to .dockerignore) instead of "
+                             f"removing them in `{second}`"))
+        elif view.is_base_rootfs(writer) and finding.bytes < INHERITED_WASTE_WORTH_A_NEW_BASE:
+            continue  # e.g. ld.so.cache rewritten by a package install: not worth a new base
+        else:
+            out.append(_from([finding], "slim-base" if view.is_base_rootfs(writer) else "multi-stage",
+                             f"Step {hider} hides what step {writer} wrote",
+                             f"the bytes of `{first}` removed by `{second}` still ship: do that "
+                             "work in a build stage and COPY only the result, or start from a "
+                             "base that does not carry them"))
+    return out
+
+
+def _identical_rewrites(findings: list[Finding], view: ImageView) -> list[Recommendation]:
+    """chmod/chown -R over COPYed files → COPY --chown/--chmod; otherwise rewrite in place."""
+    out = []
+    for finding in findings:
+        writer, hider = finding.layers[0], finding.layers[-1]
+        text = view.instruction(hider)
+        if ("chown" in text or "chmod" in text) and view.is_context_step(writer):
+            out.append(_from([finding], "copy-chown", f"Replace step {hider} with COPY --chown",
+                             "set ownership and mode while copying: "
+                             f"`{view.instruction(writer)} ` with `--chown=app:app --chmod=755`, "
+                             f"and drop `{text}`"))
+        else:
+            out.append(_from([finding], "avoid-rewrite",
+                             f"Step {hider} rewrites files without changing them",
+                             f"drop `{text}`, or do it in the step that writes the files "
+                             f"(`{view.instruction(writer)}`): a later step copies every "
+                             "touched file into a new layer"))
+    return out
+
+
+def _multi_stage(findings: list[Finding]) -> Recommendation:
+    subjects = sorted({f.subject for f in findings})
+    change = ("build in a separate stage and copy only the result:\n"
+              "FROM <base> AS build\n"
+              "RUN <install the toolchain> && <build>\n"
+              "FROM <base>\n"
+              "COPY --from=build /app /app")
+    return _from(findings, "multi-stage",
+                 f"Move the build toolchain ({', '.join(subjects)}) to a builder stage", change)

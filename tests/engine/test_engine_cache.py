@@ -1,0 +1,96 @@
+"""The layer analysis cache against a real engine: a warm cache answers without `docker save`,
+a partial one streams once and parses only what it lacks, and entries cached from an archive of
+the same image (no content digests) still give the exact identical-rewrite bytes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import docker
+import pytest
+
+from imagescope.errors import ExitCode
+from tests.engine.support import BaseImage, Cli, CliResult, SessionImages
+
+pytestmark = pytest.mark.engine
+
+# /data (3000 bytes) is rewritten unchanged by chmod: an identical rewrite that only content
+# digests can tell from an overwrite.
+DOCKERFILE = ("RUN dd if=/dev/zero of=/data bs=1000 count=3\n"
+              "RUN chmod 600 /data\n"
+              "RUN echo hi > /x\n")
+OWN_LAYERS = 3
+IDENTICAL_REWRITE_BYTES = 3000
+_STATS = re.compile(r"imagescope: layers: (\d+) read, (\d+) from cache"
+                    r"(?:; engine saves streamed: (\d+))?\n")
+
+
+@pytest.fixture(scope="module")
+def cache_image(images: SessionImages) -> str:
+    return images.build("cache", DOCKERFILE)
+
+
+def inspect(imagescope: Cli, reference: str, *extra: str) -> tuple[CliResult, tuple[int, ...]]:
+    """The JSON report and (layers read, layers from cache, engine saves streamed or -1)."""
+    result = imagescope("inspect", reference, "--format", "json", "--pull", "never", "--stats",
+                        *extra)
+    assert result.exit_code == ExitCode.OK, result.stderr
+    counts = _STATS.fullmatch(result.stderr)
+    assert counts is not None, result.stderr
+    return result, tuple(int(n) if n is not None else -1 for n in counts.groups())
+
+
+def layer_files(cache_home: Path) -> list[Path]:
+    return sorted((cache_home / "imagescope" / "layers" / "v1").glob("*.layer"))
+
+
+def test_a_warm_cache_answers_without_streaming_the_image(
+        imagescope: Cli, cache_image: str, base_image: BaseImage) -> None:
+    layers = base_image.layer_count + OWN_LAYERS
+    cold, counts = inspect(imagescope, cache_image)
+    assert counts == (layers, 0, 1)
+    warm, counts = inspect(imagescope, cache_image)
+    assert counts == (0, layers, 0)
+    assert warm.stdout == cold.stdout
+    uncached, counts = inspect(imagescope, cache_image, "--no-cache")
+    assert counts == (layers, 0, 1)
+    assert uncached.stdout == cold.stdout
+    assert f'"identical_rewrite_bytes": {IDENTICAL_REWRITE_BYTES},' in cold.stdout
+
+
+def test_a_partial_cache_streams_once_and_parses_only_what_it_lacks(
+        imagescope: Cli, cache_image: str, base_image: BaseImage,
+        private_cache_home: Path) -> None:
+    layers = base_image.layer_count + OWN_LAYERS
+    cold, _ = inspect(imagescope, cache_image)
+    layer_files(private_cache_home)[0].write_bytes(b"not an entry")
+    partial, counts = inspect(imagescope, cache_image)
+    assert counts == (1, layers - 1, 1)
+    assert partial.stdout == cold.stdout
+    _, counts = inspect(imagescope, cache_image)
+    assert counts == (0, layers, 0)
+
+
+def test_entries_cached_from_an_archive_still_decide_identical_rewrites(
+        imagescope: Cli, cache_image: str, base_image: BaseImage, private_cache_home: Path,
+        docker_client: docker.DockerClient, tmp_path: Path) -> None:
+    """A `docker save` archive is read by seeking: its entries are cached without content
+    digests. The engine image then served from them must read the layers that decide the
+    identical rewrite again (one stream), and afterwards not at all."""
+    layers = base_image.layer_count + OWN_LAYERS
+    expected, _ = inspect(imagescope, cache_image)  # caches the engine's layout of the image
+    archive = tmp_path / "saved.tar"
+    with archive.open("wb") as out:
+        for chunk in docker_client.images.get(cache_image).save():
+            out.write(chunk)
+    for entry in layer_files(private_cache_home):
+        entry.unlink()
+    _, counts = inspect(imagescope, f"docker-archive:{archive}")
+    assert counts == (layers, 0, -1)
+    served, counts = inspect(imagescope, cache_image)
+    assert counts == (2, layers, 1)  # the layers writing /data twice, read again for digests
+    assert served.stdout == expected.stdout
+    again, counts = inspect(imagescope, cache_image)
+    assert counts == (0, layers, 0)
+    assert again.stdout == expected.stdout

@@ -1,0 +1,111 @@
+"""Step-pair findings and recommendations with measured savings, on hand-made stacks."""
+
+from __future__ import annotations
+
+from imagescope.api import analyze
+from imagescope.findings.model import Category, FileRef, Severity, make_finding
+from imagescope.findings.view import ImageView
+from imagescope.model import HistoryStep
+from imagescope.overlay import replay
+from imagescope.recommend import optimized_bytes, recommend
+from imagescope.report import Report
+from tests.stacks import directory, file, image, whiteout
+
+BASE = "/bin/sh -c #(nop) ADD file:0123abcd in / "
+INSTALL = "/bin/sh -c apt-get update && apt-get install -y build-essential"
+REMOVE = "/bin/sh -c apt-get remove -y build-essential"
+COPY = "/bin/sh -c #(nop) COPY dir:feed in /app "
+CHOWN = "/bin/sh -c chown -R app /app"
+
+
+def analyzed(*layers: list, history: list[str]) -> Report:  # type: ignore[type-arg]
+    return analyze(image(*layers, history=[HistoryStep(h) for h in history]))
+
+
+def test_step_pair_finding_and_merge_run() -> None:
+    # step 1 writes 4000 + 1000 bytes, step 2 removes both: one pair, 5000 bytes
+    report = analyzed([file("bin/sh", 100)],
+                      [file("usr/bin/gcc-12", 4000), file("var/lib/apt/lists/x", 1000)],
+                      [whiteout("usr/bin/gcc-12"), whiteout("var/lib/apt/lists/x")],
+                      history=[BASE, INSTALL, REMOVE])
+    pairs = [f for f in report.findings if f.rule == "hidden-waste"]
+    assert len(pairs) == 1
+    pair = pairs[0]
+    assert (pair.bytes, pair.layers, pair.category) == (5000, (1, 2), Category.HIDDEN_WASTE)
+    assert [(r.path, r.bytes, r.layer_index, r.hidden_by) for r in pair.files] == [
+        ("/usr/bin/gcc-12", 4000, 1, 2), ("/var/lib/apt/lists/x", 1000, 1, 2)]
+    merge = [r for r in report.recommendations if r.rule == "merge-run"]
+    assert len(merge) == 1
+    assert merge[0].saved_bytes == 5000
+    assert merge[0].steps == (1, 2)
+    assert "apt-get install -y build-essential" in merge[0].change
+    assert "&& apt-get remove -y build-essential" in merge[0].change
+
+
+def test_identical_rewrite_is_its_own_finding_and_suggests_copy_chown() -> None:
+    # COPY writes 300 + 200 bytes; chown -R rewrites both unchanged; 50 more overwritten with change
+    report = analyzed([file("bin/sh", 10)],
+                      [directory("app"), file("app/a", 300, "A"), file("app/b", 200, "B"),
+                       file("app/c", 50, "C")],
+                      [file("app/a", 300, "A"), file("app/b", 200, "B"), file("app/c", 50, "C2")],
+                      history=[BASE, COPY, CHOWN])
+    rewrite = [f for f in report.findings if f.rule == "identical-rewrite"]
+    changed = [f for f in report.findings if f.rule == "hidden-waste"]
+    assert [f.bytes for f in rewrite] == [500]
+    assert [f.bytes for f in changed] == [50]
+    chown = [r for r in report.recommendations if r.rule == "copy-chown"]
+    assert [r.saved_bytes for r in chown] == [500]
+    assert "--chown" in chown[0].change
+
+
+def test_recommendations_rank_by_bytes_saved() -> None:
+    report = analyzed([file("bin/sh", 10)],
+                      [file("a", 10), file("b", 9000)],
+                      [whiteout("a")],
+                      [whiteout("b")],
+                      history=[BASE, INSTALL, REMOVE, REMOVE])
+    saved = [r.saved_bytes for r in report.recommendations]
+    assert saved == sorted(saved, reverse=True)
+    assert saved[:2] == [9000, 10]
+
+
+def test_small_waste_in_base_files_is_a_finding_but_no_new_base() -> None:
+    report = analyzed([file("etc/ld.so.cache", 1200)], [file("etc/ld.so.cache", 1300)],
+                      history=[BASE, INSTALL])
+    assert [f.bytes for f in report.findings if f.rule == "hidden-waste"] == [1200]
+    assert not [r for r in report.recommendations if r.rule == "slim-base"]
+
+
+def test_optimized_size_counts_a_file_two_findings_share_once() -> None:
+    shared = FileRef("/usr/bin/gcc-12", 700, 1)
+    only_one = FileRef("/usr/include/stdio.h", 300, 1)
+    hidden = FileRef("/old", 5000, 1, hidden_by=2)  # hidden waste: saved once addressed
+    findings = [
+        make_finding(rule="toolchain-files", category=Category.TOOLCHAIN, severity=Severity.LOW,
+                     title="t", subject="compilers", files=[shared, only_one], removable=True),
+        make_finding(rule="toolchain-packages", category=Category.TOOLCHAIN,
+                     severity=Severity.LOW, title="p", subject="dpkg", files=[shared],
+                     removable=True),
+        make_finding(rule="secret-in-lower-layer", category=Category.SECRET,
+                     severity=Severity.HIGH, title="s", subject="private-key", files=[hidden]),
+    ]
+    recommendations = recommend(findings, ImageView(image(), replay([])))
+    assert {r.rule for r in recommendations} == {"multi-stage", "build-secrets"}
+    assert optimized_bytes(10_000, findings, recommendations) == 10_000 - 700 - 300 - 5000
+    only_toolchain = [r for r in recommendations if r.rule == "multi-stage"]
+    assert optimized_bytes(10_000, findings, only_toolchain) == 10_000 - 700 - 300
+
+
+def test_unaddressed_waste_stays_in_the_optimized_size() -> None:
+    # 1200 bytes of base-image waste get no recommendation (below the new-base threshold)
+    report = analyzed([file("etc/ld.so.cache", 1200)], [file("etc/ld.so.cache", 1300)],
+                      history=[BASE, INSTALL])
+    assert report.optimized_bytes == report.summary.total_bytes
+
+
+def test_make_finding_counts_each_content_once() -> None:
+    ref = FileRef("/a", 10, 0)
+    finding = make_finding(rule="r", category=Category.DOCS, severity=Severity.LOW, title="t",
+                           subject="doc", files=[ref, ref, FileRef("/b", 5, 1)])
+    assert finding.bytes == 15
+    assert finding.layers == (0, 1)
