@@ -1,22 +1,39 @@
-"""Library entry points: a reference or a loaded image → Report."""
+"""Library entry points: a reference or a loaded image → Report; two references → Diff."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from imagescope import findings
 from imagescope.cache import LayerCache, ReadStats
+from imagescope.diff import Diff, content_candidates, final_files
+from imagescope.diff import compare as compare_files
 from imagescope.findings.view import ImageView
 from imagescope.layers import fill_digests
 from imagescope.model import Entry, Image
 from imagescope.overlay import replay, rewrite_candidates
 from imagescope.progress import Progress
 from imagescope.recommend import optimized_bytes, recommend
-from imagescope.report import Report, build_report
+from imagescope.report import Report, build_report, with_base
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """A loaded image, the view its findings were computed on, and its report."""
+
+    image: Image
+    view: ImageView
+    report: Report
 
 
 def analyze(image: Image) -> Report:
+    """The report of a loaded image (see `analyze_image`)."""
+    return analyze_image(image).report
+
+
+def analyze_image(image: Image) -> Analysis:
     """Replay the layers of a loaded image and account its bytes.
 
     Content digests that decide identical rewrites and were skipped while streaming (seekable
@@ -32,12 +49,13 @@ def analyze(image: Image) -> Report:
     view = ImageView(image, result)
     found = findings.run(view)
     recommendations = recommend(found, view, findings.dockerignore_lines(found))
-    return dataclasses.replace(
+    report = dataclasses.replace(
         report,
         findings=found,
         recommendations=recommendations,
         optimized_bytes=optimized_bytes(report.summary.total_bytes, found, recommendations),
     )
+    return Analysis(image, view, report)
 
 
 def inspect(reference: str, *, pull: str = "missing", platform: str | None = None,
@@ -52,6 +70,48 @@ def inspect(reference: str, *, pull: str = "missing", platform: str | None = Non
 
     return analyze(load(reference, pull=pull, platform=platform, progress=progress,
                         cache=cache, stats=stats))
+
+
+def compare(old_reference: str, new_reference: str, *, pull: str = "missing",
+            platform: str | None = None, progress: Progress | None = None,
+            cache: LayerCache | None = None, stats: ReadStats | None = None
+            ) -> tuple[Diff, Report, Report]:
+    """Load and analyze two images (any sources, mixed freely) and compare OLD → NEW.
+
+    Files of the same size written by different layers are compared by content digest; digests
+    skipped while streaming are computed for those files only.
+    """
+    from imagescope.sources import load
+
+    analyses = [analyze_image(load(reference, pull=pull, platform=platform, progress=progress,
+                                   cache=cache, stats=stats))
+                for reference in (old_reference, new_reference)]
+    old_files, new_files = (final_files(a.view, a.report) for a in analyses)
+    candidates = content_candidates(old_files, new_files)
+    replaced = [ensure_digests(a.image, candidates) for a in analyses]
+    if any(replaced):  # a layer's entries were replaced by a re-read: derive everything again
+        analyses = [analyze_image(a.image) if again else a
+                    for a, again in zip(analyses, replaced, strict=True)]
+        old_files, new_files = (final_files(a.view, a.report) for a in analyses)
+        for analysis in analyses:
+            ensure_digests(analysis.image, content_candidates(old_files, new_files))
+    old, new = (a.report for a in analyses)
+    return compare_files(old, old_files, new, new_files), old, new
+
+
+def base_layer_count(report: Report, base: Report) -> int:
+    """How many bottom layers of `report` are the base image's (matched by diff_id, in order)."""
+    count = 0
+    for ours, theirs in zip(report.layers, base.layers, strict=False):
+        if ours.diff_id is None or ours.diff_id != theirs.diff_id:
+            break
+        count += 1
+    return count
+
+
+def attribute_base(report: Report, base: Report) -> Report:
+    """`report` with the layers it shares with `base` (bottom-up, by diff_id) reported apart."""
+    return with_base(report, base.image.reference, base_layer_count(report, base))
 
 
 def ensure_digests(image: Image, entries: Iterable[Entry]) -> bool:

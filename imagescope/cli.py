@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
 
 from imagescope import __version__
-from imagescope.errors import ExitCode, ImagescopeError, OutputError
+from imagescope.errors import ExitCode, ImagescopeError, OutputError, UsageError
+from imagescope.gates import GateResult, GateSettings
+from imagescope.sizes import Growth, parse_growth, parse_ratio, parse_size
+
+_T = TypeVar("_T")
 
 _FORMATS = ("table", "json", "markdown")
 
@@ -50,72 +56,265 @@ def cli() -> None:
     """
 
 
-@cli.command()
-@click.argument("reference", metavar="REF")
-@click.option("--format", "output_format", type=click.Choice(_FORMATS), default="table",
-              show_default=True, help="Report format.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the report to FILE instead of stdout.")
-@click.option("--top", type=click.IntRange(min=0), default=10, show_default=True,
-              help="How many findings, recommendations and largest wasted files to list "
-                   "(table, markdown).")
-@click.option("--pull", type=click.Choice(["missing", "always", "never"]), default="missing",
-              show_default=True, help="Engine images: when to pull from the registry.")
-@click.option("--platform", metavar="OS/ARCH[/VARIANT]",
-              help="Platform to pick from a multi-platform image (default: this host's).")
-@click.option("--progress/--no-progress", default=None,
-              help="Show progress on stderr (default: when stderr is a terminal).")
-@click.option("--no-cache", is_flag=True,
-              help="Neither use nor fill the layer analysis cache ($XDG_CACHE_HOME/imagescope).")
-@click.option("--stats", "show_stats", is_flag=True,
-              help="Print on stderr how many layers were read and how many came from the cache.")
-def inspect(reference: str, output_format: str, output: Path | None, top: int, pull: str,
-            platform: str | None, progress: bool | None, no_cache: bool,
-            show_stats: bool) -> None:
-    """Inspect an image and report its layer waste.
-
+_REF_HELP = """
     \b
     REF is any of:
       name[:tag], name@sha256:...   an image in the local Docker engine (DOCKER_HOST honoured)
       PATH.tar                      a `docker save` archive or an OCI archive
       DIR                           an OCI image layout (oci-layout + index.json)
       docker:NAME  docker-archive:PATH[:TAG]  oci:DIR[:TAG]  oci-archive:PATH[:TAG]
-    """
-    from imagescope.api import inspect as inspect_image
-    from imagescope.cache import LayerCache, ReadStats
+"""
 
+_GATE_HELP = """
+    \b
+    Gates (exit 1 when one fails; the report says which and by how much) can also be set in
+    .imagescope.toml or [tool.imagescope] in pyproject.toml, found from the working directory
+    upward; flags win. Sizes: 50MB, 1.5GiB, 512M, or bytes.
+"""
+
+
+def _parsed(parse: Callable[..., Any]) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A click callback running one of imagescope.sizes' parsers on the option's value."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return parse(value, what=f"--{param.name.replace('_', '-')}" if param.name else "")
+        except ImagescopeError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return callback
+
+
+def _output_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.option("--format", "output_format", type=click.Choice(_FORMATS), default="table",
+                     show_default=True, help="Report format."),
+        click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Write the report to FILE instead of stdout."),
+        click.option("--top", type=click.IntRange(min=0), default=10, show_default=True,
+                     help="How many entries each list shows (table, markdown)."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _source_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.option("--pull", type=click.Choice(["missing", "always", "never"]),
+                     default="missing", show_default=True,
+                     help="Engine images: when to pull from the registry."),
+        click.option("--platform", metavar="OS/ARCH[/VARIANT]",
+                     help="Platform to pick from a multi-platform image (default: this host's)."),
+        click.option("--progress/--no-progress", default=None,
+                     help="Show progress on stderr (default: when stderr is a terminal)."),
+        click.option("--no-cache", is_flag=True,
+                     help="Neither use nor fill the layer analysis cache "
+                          "($XDG_CACHE_HOME/imagescope)."),
+        click.option("--stats", "show_stats", is_flag=True,
+                     help="Print on stderr how many layers were read and how many came from "
+                          "the cache."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _gate_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.option("--max-wasted", metavar="SIZE", callback=_parsed(parse_size),
+                     help="Fail when wasted bytes exceed SIZE."),
+        click.option("--min-efficiency", metavar="RATIO", callback=_parsed(parse_ratio),
+                     help="Fail when final/total falls below RATIO (0.9 or 90%)."),
+        click.option("--max-size", metavar="SIZE", callback=_parsed(parse_size),
+                     help="Fail when the image ships more than SIZE (all layers)."),
+        click.option("--fail-on-secrets/--no-fail-on-secrets", default=None,
+                     help="Fail when a secret is in the image, alive or in a lower layer."),
+        click.option("--ignore", "ignore_globs", metavar="GLOB", multiple=True,
+                     help="Leave matching paths out of every waste and secret gate "
+                          "(repeatable; e.g. '/var/cache/keep/*')."),
+        click.option("--base", "base_reference", metavar="REF",
+                     help="The base image: its layers (matched by diff_id) are reported apart."),
+        click.option("--own-only/--no-own-only", default=None,
+                     help="With --base: gates count only the waste the Dockerfile adds."),
+    ]):
+        command = option(command)
+    return command
+
+
+class _Loader:
+    """Loads and analyzes references with the progress, cache and stats the options ask for."""
+
+    def __init__(self, *, pull: str, platform: str | None, progress: bool | None,
+                 no_cache: bool, show_stats: bool) -> None:
+        from imagescope.cache import LayerCache, ReadStats
+
+        self.pull = pull
+        self.platform = platform
+        self.cache = None if no_cache else LayerCache.default()
+        self.stats = ReadStats()
+        self.show_stats = show_stats
+        self.err_console = Console(stderr=True)
+        self.show_progress = self.err_console.is_terminal if progress is None else progress
+
+    def run(self, call: Callable[..., _T], *args: Any) -> _T:
+        """`call(*args, pull=…, platform=…, progress=…, cache=…, stats=…)` with live progress."""
+        options: dict[str, Any] = {"pull": self.pull, "platform": self.platform,
+                                   "cache": self.cache, "stats": self.stats}
+        if self.show_progress:
+            from imagescope.render.progress import RichProgress
+
+            with RichProgress(self.err_console) as sink:
+                return call(*args, progress=sink, **options)
+        return call(*args, **options)
+
+    def report_stats(self) -> None:
+        if self.show_stats:
+            click.echo(f"imagescope: {self.stats.summary()}", err=True)
+
+
+def _gate_settings(cli_values: dict[str, Any]) -> tuple[GateSettings, str | None]:
+    """Gate settings and base reference: the config file's values, overridden by flags."""
+    from imagescope.config import load_settings
+
+    merged = dict(load_settings().values)
+    merged.update({key: value for key, value in cli_values.items()
+                   if value is not None and value != ()})
+    settings = GateSettings(
+        max_wasted=merged.get("max-wasted"),
+        min_efficiency=merged.get("min-efficiency"),
+        max_size=merged.get("max-size"),
+        fail_on_secrets=bool(merged.get("fail-on-secrets", False)),
+        max_growth=merged.get("max-growth"),
+        max_new_waste=merged.get("max-new-waste"),
+        ignore=tuple(merged.get("ignore", ())),
+        own_only=bool(merged.get("own-only", False)),
+    )
+    if settings.own_only and not merged.get("base"):
+        raise UsageError("--own-only needs --base (or `base` in the config file)")
+    return settings, merged.get("base")
+
+
+def _gate_values(max_wasted: int | None, min_efficiency: float | None, max_size: int | None,
+                 fail_on_secrets: bool | None, ignore_globs: tuple[str, ...],
+                 base_reference: str | None, own_only: bool | None) -> dict[str, Any]:
+    return {"max-wasted": max_wasted, "min-efficiency": min_efficiency, "max-size": max_size,
+            "fail-on-secrets": fail_on_secrets, "ignore": ignore_globs,
+            "base": base_reference, "own-only": own_only}
+
+
+def _finish(text: str, output: Path | None, results: list[GateResult]) -> None:
+    """Write the report, then fail with exit 1 when a gate failed (after the report is out)."""
+    _emit(text, output)
+    failures = [r for r in results if not r.passed]
+    for failure in failures:
+        click.echo(f"imagescope: gate failed: {failure.gate}: {failure.message}", err=True)
+    if failures:
+        sys.exit(ExitCode.GATE_FAILED)
+
+
+def _terminal_width(output: Path | None) -> tuple[int, bool]:
+    to_terminal = output is None and sys.stdout.isatty()
+    return (Console().width if to_terminal else 120), to_terminal
+
+
+_EPILOG = "Exit codes: 0 ok, 1 a gate failed, 2 usage error, 3 and up other errors (README)."
+
+
+@cli.command(epilog=_EPILOG, help="Inspect an image and report its layer waste, findings and "
+                                  "recommendations.\n" + _REF_HELP + _GATE_HELP)
+@click.argument("reference", metavar="REF")
+@_output_options
+@_source_options
+@_gate_options
+def inspect(reference: str, output_format: str, output: Path | None, top: int, pull: str,
+            platform: str | None, progress: bool | None, no_cache: bool, show_stats: bool,
+            max_wasted: int | None, min_efficiency: float | None, max_size: int | None,
+            fail_on_secrets: bool | None, ignore_globs: tuple[str, ...],
+            base_reference: str | None, own_only: bool | None) -> None:
+    from imagescope import api
+    from imagescope.gates import check_report
+
+    settings, base = _gate_settings(_gate_values(max_wasted, min_efficiency, max_size,
+                                                 fail_on_secrets, ignore_globs, base_reference,
+                                                 own_only))
     _check_output_path(output)
-    err_console = Console(stderr=True)
-    show_progress = err_console.is_terminal if progress is None else progress
-    cache = None if no_cache else LayerCache.default()
-    stats = ReadStats()
-    if show_progress:
-        from imagescope.render.progress import RichProgress
-
-        with RichProgress(err_console) as sink:
-            report = inspect_image(reference, pull=pull, platform=platform, progress=sink,
-                                   cache=cache, stats=stats)
-    else:
-        report = inspect_image(reference, pull=pull, platform=platform, cache=cache,
-                               stats=stats)
-    if show_stats:
-        click.echo(f"imagescope: {stats.summary()}", err=True)
+    loader = _Loader(pull=pull, platform=platform, progress=progress, no_cache=no_cache,
+                     show_stats=show_stats)
+    report = loader.run(api.inspect, reference)
+    if base:
+        report = api.attribute_base(report, loader.run(api.inspect, base))
+    loader.report_stats()
+    results = check_report(report, settings)
 
     if output_format == "json":
         from imagescope.render import json as json_render
 
-        text = json_render.render(report)
+        text = json_render.render(report, results)
     elif output_format == "markdown":
         from imagescope.render import markdown
 
-        text = markdown.render(report, top=top)
+        text = markdown.render(report, top=top, gate_results=results)
     else:
         from imagescope.render import terminal
 
-        to_terminal = output is None and sys.stdout.isatty()
-        width = Console().width if to_terminal else 120
-        text = terminal.render(report, top=top, width=width, color=to_terminal)
-    _emit(text, output)
+        width, color = _terminal_width(output)
+        text = terminal.render(report, top=top, width=width, color=color, gate_results=results)
+    _finish(text, output, results)
+
+
+@cli.command(epilog=_EPILOG, help="""Compare two versions of an image: sizes, shared layers,
+    steps, final files and findings.
+
+    OLD and NEW take any REF `inspect` takes, mixed freely (an engine image against an archive,
+    say). Gates apply to NEW, plus --max-growth and --max-new-waste.
+""" + _REF_HELP + _GATE_HELP)
+@click.argument("old_reference", metavar="OLD")
+@click.argument("new_reference", metavar="NEW")
+@_output_options
+@_source_options
+@_gate_options
+@click.option("--max-growth", metavar="SIZE|PERCENT", callback=_parsed(parse_growth),
+              help="Fail when NEW ships more than SIZE (or PERCENT of OLD) over OLD.")
+@click.option("--max-new-waste", metavar="SIZE", callback=_parsed(parse_size),
+              help="Fail when NEW has more than SIZE of waste that OLD did not have.")
+def diff(old_reference: str, new_reference: str, output_format: str, output: Path | None,
+         top: int, pull: str, platform: str | None, progress: bool | None, no_cache: bool,
+         show_stats: bool, max_wasted: int | None, min_efficiency: float | None,
+         max_size: int | None, fail_on_secrets: bool | None, ignore_globs: tuple[str, ...],
+         base_reference: str | None, own_only: bool | None, max_growth: Growth | None,
+         max_new_waste: int | None) -> None:
+    from imagescope import api
+    from imagescope.gates import check_diff
+
+    values = _gate_values(max_wasted, min_efficiency, max_size, fail_on_secrets, ignore_globs,
+                          base_reference, own_only)
+    values.update({"max-growth": max_growth, "max-new-waste": max_new_waste})
+    settings, base = _gate_settings(values)
+    _check_output_path(output)
+    loader = _Loader(pull=pull, platform=platform, progress=progress, no_cache=no_cache,
+                     show_stats=show_stats)
+    changes, old, new = loader.run(api.compare, old_reference, new_reference)
+    if base:
+        base_report = loader.run(api.inspect, base)
+        old, new = api.attribute_base(old, base_report), api.attribute_base(new, base_report)
+    loader.report_stats()
+    results = check_diff(changes, old, new, settings)
+
+    if output_format == "json":
+        from imagescope.render import json as json_render
+
+        text = json_render.render_diff(changes, results, top=max(top, 100))
+    elif output_format == "markdown":
+        from imagescope.render import markdown_diff
+
+        text = markdown_diff.render(changes, results, top=top)
+    else:
+        from imagescope.render import terminal
+
+        width, color = _terminal_width(output)
+        text = terminal.render_diff(changes, results, top=top, width=width, color=color)
+    _finish(text, output, results)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -70,13 +70,13 @@ def _fmt(nbytes: int) -> str:
     return f"{nbytes:,} bytes"
 
 
-def check_report(report: Report, settings: GateSettings, base_layers: int = 0) -> list[GateResult]:
-    """Gates of `inspect`."""
-    scope = Scope(base_layers=base_layers, ignore=settings.ignore)
+def check_report(report: Report, settings: GateSettings) -> list[GateResult]:
+    """Gates of `inspect`; the report's `base` (if any) decides what waste is inherited."""
+    scope = _scope(report, settings)
     results: list[GateResult] = []
     wasted_files = counted_waste(report, scope, settings.own_only)
     wasted = sum(w.bytes for w in wasted_files)
-    label = "own wasted" if settings.own_only and base_layers else "wasted"
+    label = "own wasted" if settings.own_only and scope.base_layers else "wasted"
     if settings.max_wasted is not None:
         over = wasted - settings.max_wasted
         results.append(GateResult(
@@ -112,10 +112,12 @@ def check_report(report: Report, settings: GateSettings, base_layers: int = 0) -
     return results
 
 
-def check_diff(diff: Diff, old: Report, new: Report, settings: GateSettings,
-               base_layers: int = 0) -> list[GateResult]:
-    """Gates of `diff`: the inspect gates on NEW, plus growth and new waste."""
-    results = check_report(new, settings, base_layers)
+def check_diff(diff: Diff, old: Report, new: Report, settings: GateSettings) -> list[GateResult]:
+    """Gates of `diff`: the inspect gates on NEW, plus growth and new waste.
+
+    Each report's own `base` decides what its inherited waste is.
+    """
+    results = check_report(new, settings)
     if settings.max_growth is not None:
         growth = diff.total_bytes.delta
         limit = settings.max_growth.limit_for(diff.total_bytes.old)
@@ -126,15 +128,20 @@ def check_diff(diff: Diff, old: Report, new: Report, settings: GateSettings,
             f"grew {_fmt(growth)}{shown}, limit {settings.max_growth}"
             + (f": {_fmt(growth - limit)} over" if growth > limit else "")))
     if settings.max_new_waste is not None:
-        scope = Scope(base_layers=base_layers, ignore=settings.ignore)
-        fresh = new_waste_bytes(old, new, counted_waste(new, scope, settings.own_only),
-                                counted_waste(old, scope, settings.own_only))
+        fresh = new_waste_bytes(old, new, counted_waste(new, _scope(new, settings),
+                                                        settings.own_only),
+                                counted_waste(old, _scope(old, settings), settings.own_only))
         over = fresh - settings.max_new_waste
         results.append(GateResult(
             "max-new-waste", over <= 0,
             f"new waste {_fmt(fresh)}, limit {_fmt(settings.max_new_waste)}"
             + (f": {_fmt(over)} over" if over > 0 else "")))
     return results
+
+
+def _scope(report: Report, settings: GateSettings) -> Scope:
+    return Scope(base_layers=report.base.layer_count if report.base else 0,
+                 ignore=settings.ignore)
 
 
 def failed(results: Sequence[GateResult]) -> list[GateResult]:

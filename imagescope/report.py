@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from imagescope.findings.model import Finding
@@ -63,6 +64,20 @@ class WastedFile:
 
 
 @dataclass(frozen=True, slots=True)
+class BaseImage:
+    """The base image's share of a report: its layers are the bottom `layer_count` ones.
+
+    Inherited waste was written and hidden inside the base's layers; own waste is the rest, what
+    the Dockerfile itself adds (including base files its steps hide).
+    """
+
+    reference: str
+    layer_count: int
+    inherited_wasted_bytes: int
+    own_wasted_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     image: ImageRef
     summary: Summary
@@ -72,6 +87,7 @@ class Report:
     findings: list[Finding] = field(default_factory=list)  # most severe first, then largest
     recommendations: list[Recommendation] = field(default_factory=list)  # most bytes saved first
     optimized_bytes: int | None = None  # shipped bytes with every recommendation applied
+    base: BaseImage | None = None
 
 
 def build_report(image: Image, result: Replay) -> Report:
@@ -145,3 +161,10 @@ def build_report(image: Image, result: Replay) -> Report:
 def waste_key(report: Report, wasted: WastedFile) -> tuple[str, str, str | None]:
     """Identifies the same waste in two images: path, how, and the writing layer's diff_id."""
     return wasted.path, str(wasted.how), report.layers[wasted.layer_index].diff_id
+
+
+def with_base(report: Report, reference: str, layer_count: int) -> Report:
+    """The report with its bottom `layer_count` layers attributed to the base image."""
+    inherited = sum(w.bytes for w in report.wasted_files if w.hidden_by_layer < layer_count)
+    base = BaseImage(reference, layer_count, inherited, report.summary.wasted_bytes - inherited)
+    return dataclasses.replace(report, base=base)

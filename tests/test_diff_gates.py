@@ -8,7 +8,7 @@ from imagescope.findings.view import ImageView
 from imagescope.gates import GateSettings, check_diff, check_report
 from imagescope.model import Entry, HistoryStep
 from imagescope.overlay import replay
-from imagescope.report import Report
+from imagescope.report import Report, with_base
 from imagescope.sizes import Growth
 from tests.stacks import file, image, whiteout
 
@@ -115,10 +115,13 @@ def test_own_only_leaves_inherited_waste_out() -> None:
                                                            [whiteout("tmp/x")]),
                        ("own", "/bin/sh -c echo", [file("y", 5)]),
                        ("own2", "/bin/sh -c rm y", [whiteout("y")])])
+    report = with_base(report, "base:1", 2)
+    assert (report.base.inherited_wasted_bytes, report.base.own_wasted_bytes) == (50, 5)
     settings = GateSettings(max_wasted=5, own_only=True)
-    assert check_report(report, settings, base_layers=2)[0].passed
-    assert not check_report(report, GateSettings(max_wasted=5), base_layers=2)[0].passed
-    assert not check_report(report, GateSettings(max_wasted=4, own_only=True), base_layers=2)[0].passed
+    assert check_report(report, settings)[0].passed
+    assert check_report(report, settings)[0].message == "own wasted 5 bytes, limit 5 bytes"
+    assert not check_report(report, GateSettings(max_wasted=5))[0].passed
+    assert not check_report(report, GateSettings(max_wasted=4, own_only=True))[0].passed
 
 
 def test_diff_gates_growth_and_new_waste() -> None:

@@ -102,6 +102,10 @@ def report_document(report: Report, gate_results: Sequence[GateResult] = ()
             for rec in report.recommendations
         ],
         "warnings": list(report.warnings),
+        **({"base": {"reference": report.base.reference,
+                     "layer_count": report.base.layer_count,
+                     "inherited_wasted_bytes": report.base.inherited_wasted_bytes,
+                     "own_wasted_bytes": report.base.own_wasted_bytes}} if report.base else {}),
         **({"gates": gates_document(gate_results)} if gate_results else {}),
     }
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 
 from imagescope.findings.model import FileRef, Finding
+from imagescope.gates import GateResult
 from imagescope.overlay import HiddenHow
 from imagescope.recommend import Recommendation
 from imagescope.render.json import MAX_FILES_PER_FINDING
@@ -164,14 +165,16 @@ class _Parts:
     finding_blocks: list[_FindingBlock]
 
 
-def render(report: Report, *, top: int = 10, limit: int = MAX_COMMENT_CHARS) -> str:
+def render(report: Report, *, top: int = 10, limit: int = MAX_COMMENT_CHARS,
+           gate_results: Sequence[GateResult] = ()) -> str:
     """The report as a pull-request comment of at most `limit` UTF-8 bytes.
 
     `top` bounds every list: findings, recommendations, wasted files and each finding's files.
+    Gate verdicts, when given, follow the summary and are never cut.
     """
     if limit < MIN_LIMIT:
         raise ValueError(f"limit must be at least {MIN_LIMIT} bytes, got {limit}")
-    parts = _parts(report, top=top)
+    parts = _parts(report, top=top, gate_results=gate_results)
     natural = _Plan(
         finding_files=max((len(block.rows) for block in parts.finding_blocks), default=0),
         finding_blocks=len(parts.finding_blocks),
@@ -211,10 +214,21 @@ def _largest_fitting(plan: _Plan, name: str, low: int, high: int,
     return replace(plan, **{name: low})
 
 
-def _parts(report: Report, *, top: int) -> _Parts:
+def gates_section(results: Sequence[GateResult]) -> str:
+    """A ✅/❌ line per CI gate with what was measured against what; empty without gates."""
+    if not results:
+        return ""
+    lines = ["### Gates", ""]
+    for result in results:
+        mark = "✅" if result.passed else "❌"
+        lines.append(f"- {mark} `{result.gate}`: {escape_text(result.message)}")
+    return "\n".join(lines) + "\n"
+
+
+def _parts(report: Report, *, top: int, gate_results: Sequence[GateResult] = ()) -> _Parts:
     listed = report.findings[:top]
     return _Parts(
-        head=_head(report),
+        head=_head(report) + (("\n" + gates_section(gate_results)) if gate_results else ""),
         findings_head=_findings_head(report.findings, top),
         finding_rows=[_finding_row(number, finding)
                       for number, finding in enumerate(listed, start=1)],
@@ -330,6 +344,11 @@ def _head(report: Report) -> str:
         ("Efficiency", f"{summary.efficiency:.2%}"),
         ("Layers", str(summary.layer_count)),
     ]
+    if report.base is not None:
+        base = report.base
+        shares = (f"{base.layer_count} layer(s); inherited waste "
+                  f"{_bytes(base.inherited_wasted_bytes)}, own waste {_bytes(base.own_wasted_bytes)}")
+        rows.append((f"Base {code(_clip(base.reference, MAX_REFERENCE_CHARS), cell=True)}", shares))
     if report.optimized_bytes is not None and report.recommendations:
         saved = summary.total_bytes - report.optimized_bytes
         rows.append(("Optimized (all recommendations applied)",

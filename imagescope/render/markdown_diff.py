@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from imagescope.diff import Change, Diff, FileChange, FindingChange, StepChange
 from imagescope.gates import GateResult
-from imagescope.render.markdown import MAX_COMMENT_CHARS, code, escape_text, inline
+from imagescope.render.markdown import MAX_COMMENT_CHARS, code, gates_section, inline
 from imagescope.render.terminal import size
 
 MARKER = "<!-- imagescope-diff -->"
@@ -70,16 +70,6 @@ def _summary(diff: Diff) -> list[str]:
     shared = (f"{diff.shared_layers} layer(s) shared with the old image "
               f"({size(diff.shared_bytes)}); new layers add {size(diff.new_layer_bytes)}.")
     return ["".join(rows), shared, ""]
-
-
-def _gates(results: Sequence[GateResult]) -> list[str]:
-    if not results:
-        return []
-    lines = ["### Gates", ""]
-    for result in results:
-        mark = "✅" if result.passed else "❌"
-        lines.append(f"- {mark} `{result.gate}`: {escape_text(result.message)}")
-    return [*lines, ""]
 
 
 def _step_row(step: StepChange) -> str:
@@ -151,7 +141,7 @@ def render(diff: Diff, gate_results: Sequence[GateResult] = (), *, top: int = 10
     """
     title = (f"## imagescope: {code(_clip(diff.old.reference, 200))} → "
              f"{code(_clip(diff.new.reference, 200))}")
-    head = [MARKER, title, "", headline(diff), "", *_summary(diff), *_gates(gate_results)]
+    head = [MARKER, title, "", headline(diff), "", *_summary(diff), gates_section(gate_results)]
     findings = [*_finding_lines("New findings", diff.new_findings, True),
                 *_finding_lines("Resolved findings", diff.resolved_findings, False)]
     for rows in (top, 20, 5, 0):

@@ -64,6 +64,13 @@ def renderables(report: Report, *, top: int) -> list[RenderableType]:
         f"  removed {size(summary.removed_bytes)}, overwritten {size(summary.overwritten_bytes)}"
         f" (identical rewrites {size(summary.identical_rewrite_bytes)})"))
     head.add_row("Efficiency", f"{summary.efficiency:.2%}")
+    if report.base is not None:
+        base = report.base
+        head.add_row("Base", Text(f"{printable(base.reference)}: layers 0-{base.layer_count - 1}; "
+                                  f"inherited waste {size(base.inherited_wasted_bytes)}, "
+                                  f"own waste {size(base.own_wasted_bytes)}"
+                                  if base.layer_count else
+                                  f"{printable(base.reference)}: no layer in common"))
 
     layers = Table(title="Layers", title_justify="left", expand=True)
     layers.add_column("#", justify="right", no_wrap=True)
