@@ -208,3 +208,16 @@ def test_shared_layers_are_read_once(images: tuple[Path, Path, Path]) -> None:
     assert result.returncode == 0, result.stderr
     # 3 + 4 layers; the base layer is read once and served from the cache the second time
     assert "layers: 6 read, 1 from cache" in result.stderr
+
+
+@pytest.mark.parametrize(("args", "code"), [
+    (["--max-wasted", "700"], 0), (["--max-wasted", "699"], 1),
+    (["--min-efficiency", "0.92"], 0), (["--min-efficiency", "93%"], 1),
+    (["--max-size", "9100"], 0), (["--max-size", "9099"], 1),
+    (["--fail-on-secrets"], 0),  # NEW holds no secret
+])
+def test_inspect_gates(images: tuple[Path, Path, Path], args: list[str], code: int) -> None:
+    _, new, _ = images
+    result = run("inspect", str(new), "--format", "json", *args, cwd=new.parent / "work")
+    assert result.returncode == code, result.stderr
+    assert [g["passed"] for g in json.loads(result.stdout)["gates"]] == [code == 0]
