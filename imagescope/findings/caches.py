@@ -8,8 +8,8 @@ kept (apt recreates it), and empty directories hold no bytes.
 
 from __future__ import annotations
 
-from imagescope.findings.model import Category, Finding, make_finding
-from imagescope.findings.tables import PathTable, alive_refs, severity_by_bytes, steps_text
+from imagescope.findings.model import Category, Finding, Severity
+from imagescope.findings.tables import PathTable, grouped_findings, severity_by_bytes
 from imagescope.findings.view import ImageView
 
 RULE = "package-cache"
@@ -76,19 +76,10 @@ _TABLE = PathTable(CACHES, exclude=NOT_CACHES)
 
 def find(view: ImageView) -> list[Finding]:
     """One finding per cache kind holding bytes in the final image."""
-    findings = []
-    for subject, files in sorted(_TABLE.group(view.live_files).items()):
-        refs = alive_refs(view, files)
-        total = sum(r.bytes for r in refs)
-        if total == 0:
-            continue
-        layers = tuple(sorted({r.layer_index for r in refs}))
-        findings.append(make_finding(
-            rule=RULE, category=Category.PACKAGE_CACHE,
-            severity=severity_by_bytes(total, high_from=HIGH_BYTES),
-            title=f"{LABELS.get(subject, subject)} left in the final image: {len(refs)} file(s)",
-            subject=subject, files=refs, removable=True,
-            detail=f"written by {steps_text(view, layers)}; not needed at run time",
-        ))
-    return findings
+    return grouped_findings(view, _TABLE, rule=RULE, category=Category.PACKAGE_CACHE,
+                            labels=LABELS, severity=_severity, where="left in the final image",
+                            why="not needed at run time")
 
+
+def _severity(nbytes: int) -> Severity:
+    return severity_by_bytes(nbytes, high_from=HIGH_BYTES)

@@ -8,8 +8,8 @@ fall back to. Packages' copyright files under /usr/share/doc count as documentat
 
 from __future__ import annotations
 
-from imagescope.findings.model import Category, Finding, Severity, make_finding
-from imagescope.findings.tables import PathTable, alive_refs, steps_text
+from imagescope.findings.model import Category, Finding, Severity
+from imagescope.findings.tables import PathTable, grouped_findings
 from imagescope.findings.view import ImageView
 
 RULE = "docs"
@@ -40,16 +40,5 @@ _TABLE = PathTable(DOCS, exclude=NOT_DOCS)
 
 def find(view: ImageView) -> list[Finding]:
     """One finding per kind of documentation holding bytes in the final image."""
-    findings = []
-    for subject, files in sorted(_TABLE.group(view.live_files).items()):
-        refs = alive_refs(view, files)
-        if sum(r.bytes for r in refs) == 0:
-            continue
-        layers = tuple(sorted({r.layer_index for r in refs}))
-        findings.append(make_finding(
-            rule=RULE, category=Category.DOCS, severity=Severity.LOW,
-            title=f"{LABELS.get(subject, subject)} in the final image: {len(refs)} file(s)",
-            subject=subject, files=refs, removable=True,
-            detail=f"written by {steps_text(view, layers)}",
-        ))
-    return findings
+    return grouped_findings(view, _TABLE, rule=RULE, category=Category.DOCS, labels=LABELS,
+                            severity=lambda nbytes: Severity.LOW)

@@ -11,9 +11,9 @@ The glob language of every table (paths are relative, no leading `/`):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from imagescope.findings.model import FileRef, Severity
+from imagescope.findings.model import Category, FileRef, Finding, Severity, make_finding
 from imagescope.findings.view import ImageView, LiveFile
 
 _HOME = "(?:root|home/[^/]+)/"
@@ -181,3 +181,23 @@ def step_label(view: ImageView, layer: int) -> str:
 def steps_text(view: ImageView, layers: Sequence[int]) -> str:
     """`layer 3 (RUN), layer 5 (COPY)` for the steps named in a detail line."""
     return ", ".join(step_label(view, i) for i in layers)
+
+
+def grouped_findings(view: ImageView, table: PathTable, *, rule: str, category: Category,
+                     labels: Mapping[str, str], severity: Callable[[int], Severity],
+                     where: str = "in the final image", why: str = "") -> list[Finding]:
+    """One removable finding per table subject whose live files hold bytes."""
+    findings = []
+    for subject, files in sorted(table.group(view.live_files).items()):
+        refs = alive_refs(view, files)
+        total = sum(r.bytes for r in refs)
+        if total == 0:
+            continue
+        layers = tuple(sorted({r.layer_index for r in refs}))
+        findings.append(make_finding(
+            rule=rule, category=category, severity=severity(total),
+            title=f"{labels.get(subject, subject)} {where}: {len(refs)} file(s)",
+            subject=subject, files=refs, removable=True,
+            detail=f"written by {steps_text(view, layers)}" + (f"; {why}" if why else ""),
+        ))
+    return findings

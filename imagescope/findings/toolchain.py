@@ -14,11 +14,12 @@ import fnmatch
 import re
 from collections.abc import Iterable
 
-from imagescope.findings.model import Category, Finding, make_finding
+from imagescope.findings.model import Category, Finding, Severity, make_finding
 from imagescope.findings.tables import (
     PathTable,
     alive_refs,
     choice,
+    grouped_findings,
     severity_by_bytes,
     steps_text,
 )
@@ -110,22 +111,13 @@ def find(view: ImageView) -> list[Finding]:
 
 def find_files(view: ImageView) -> list[Finding]:
     """One finding per kind of toolchain file holding bytes in the final image."""
-    findings = []
-    for subject, files in sorted(_FILES.group(view.live_files).items()):
-        refs = alive_refs(view, files)
-        total = sum(r.bytes for r in refs)
-        if total == 0:
-            continue
-        layers = tuple(sorted({r.layer_index for r in refs}))
-        findings.append(make_finding(
-            rule=FILES_RULE, category=Category.TOOLCHAIN,
-            severity=severity_by_bytes(total, high_from=HIGH_BYTES),
-            title=f"{LABELS.get(subject, subject)} in the final image: {len(refs)} file(s)",
-            subject=subject, files=refs, removable=True,
-            detail=f"written by {steps_text(view, layers)}; a built program does not need them "
-                   "at run time",
-        ))
-    return findings
+    return grouped_findings(view, _FILES, rule=FILES_RULE, category=Category.TOOLCHAIN,
+                            labels=LABELS, severity=_severity,
+                            why="a built program does not need them at run time")
+
+
+def _severity(nbytes: int) -> Severity:
+    return severity_by_bytes(nbytes, high_from=HIGH_BYTES)
 
 
 def find_packages(view: ImageView) -> list[Finding]:
