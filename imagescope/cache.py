@@ -1,10 +1,12 @@
-"""Layer analyses kept between runs, keyed by diff_id, so a layer is parsed once per machine.
+"""Layer analyses kept between runs, keyed by digest, so a layer is parsed once per machine.
 
 A layer's analysis (its entries) depends only on the bytes of its uncompressed tar, which the
-layer's diff_id names: the same analysis serves every source and compression of that layer.
-What counts as a cache entry:
+layer's diff_id names: under the diff_id, the same analysis serves every source and compression
+of that layer. An analysis is stored only under a digest its bytes were verified against (see
+`sources.blobs.BlobChecks`): the diff_id for a plain blob, the blob's own digest for a
+compressed one whose decompressed tar was not hashed. What counts as a cache entry:
 
-- one file per diff_id (`sha256-<hex>.layer`) in `LayerCache.directory`, holding the entries
+- one file per digest (`sha256-<hex>.layer`) in `LayerCache.directory`, holding the entries
   with every field `layers.read_layer` fills; content offsets are stored relative to the start of
   the uncompressed layer and rebased on a hit from a plain seekable source;
 - one file per engine image ID (`sha256-<hex>.image`): the image config (verified by its

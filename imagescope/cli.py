@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from rich.console import Console
 from imagescope import __version__
 from imagescope.errors import ExitCode, ImagescopeError, OutputError, UsageError
 from imagescope.gates import GateResult, GateSettings
+from imagescope.limits import DEFAULT_MAX_LAYER_RATIO, RATIO_FLOOR_BYTES, ReadLimits
 from imagescope.sizes import Growth, parse_growth, parse_ratio, parse_size
 
 _T = TypeVar("_T")
@@ -142,13 +144,33 @@ def _gate_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def _guard_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Guards against hostile input (README, "Hostile input")."""
+    for option in reversed([
+        click.option("--no-verify", is_flag=True,
+                     help="Do not check each layer blob read against the digest that names it "
+                          "(manifest digest, config diff_id)."),
+        click.option("--max-layer-ratio", metavar="N", type=click.IntRange(min=0),
+                     default=DEFAULT_MAX_LAYER_RATIO, show_default=True,
+                     help=f"Refuse a compressed layer that expands more than N times its "
+                          f"compressed size, past {RATIO_FLOOR_BYTES >> 20} MiB (a "
+                          "decompression bomb); 0: no limit."),
+        click.option("--max-layer-size", metavar="SIZE", callback=_parsed(parse_size),
+                     help="Refuse a layer whose uncompressed tar exceeds SIZE (default: no "
+                          "limit)."),
+    ]):
+        command = option(command)
+    return command
+
+
 class _Loader:
     """Loads and analyzes references with the progress, cache and stats the options ask for."""
 
     def __init__(self, *, pull: str, platform: str | None, progress: bool | None,
-                 no_cache: bool, show_stats: bool) -> None:
+                 no_cache: bool, show_stats: bool, limits: ReadLimits | None = None) -> None:
         from imagescope.cache import LayerCache, ReadStats
 
+        self.limits = limits
         self.pull = pull
         self.platform = platform
         self.cache = None if no_cache else LayerCache.default()
@@ -160,7 +182,8 @@ class _Loader:
     def run(self, call: Callable[..., _T], *args: Any) -> _T:
         """`call(*args, pull=…, platform=…, progress=…, cache=…, stats=…)` with live progress."""
         options: dict[str, Any] = {"pull": self.pull, "platform": self.platform,
-                                   "cache": self.cache, "stats": self.stats}
+                                   "cache": self.cache, "stats": self.stats,
+                                   "limits": self.limits}
         if self.show_progress:
             from imagescope.render.progress import RichProgress
 
@@ -226,9 +249,11 @@ _EPILOG = "Exit codes: 0 ok, 1 a gate failed, 2 usage error, 3 and up other erro
 @click.argument("reference", metavar="REF")
 @_output_options
 @_source_options
+@_guard_options
 @_gate_options
 def inspect(reference: str, output_format: str, output: Path | None, top: int, pull: str,
             platform: str | None, progress: bool | None, no_cache: bool, show_stats: bool,
+            no_verify: bool, max_layer_ratio: int, max_layer_size: int | None,
             max_wasted: int | None, min_efficiency: float | None, max_size: int | None,
             fail_on_secrets: bool | None, ignore_globs: tuple[str, ...],
             base_reference: str | None, own_only: bool | None) -> None:
@@ -240,7 +265,9 @@ def inspect(reference: str, output_format: str, output: Path | None, top: int, p
                                                  own_only))
     _check_output_path(output)
     loader = _Loader(pull=pull, platform=platform, progress=progress, no_cache=no_cache,
-                     show_stats=show_stats)
+                     show_stats=show_stats,
+                     limits=ReadLimits(verify=not no_verify, max_layer_ratio=max_layer_ratio,
+                                       max_layer_size=max_layer_size))
     report = loader.run(api.inspect, reference)
     if base:
         report = api.attribute_base(report, loader.run(api.inspect, base))
@@ -273,6 +300,7 @@ def inspect(reference: str, output_format: str, output: Path | None, top: int, p
 @click.argument("new_reference", metavar="NEW")
 @_output_options
 @_source_options
+@_guard_options
 @_gate_options
 @click.option("--max-growth", metavar="SIZE|PERCENT", callback=_parsed(parse_growth),
               help="Fail when NEW ships more than SIZE (or PERCENT of OLD) over OLD.")
@@ -280,7 +308,8 @@ def inspect(reference: str, output_format: str, output: Path | None, top: int, p
               help="Fail when NEW has more than SIZE of waste that OLD did not have.")
 def diff(old_reference: str, new_reference: str, output_format: str, output: Path | None,
          top: int, pull: str, platform: str | None, progress: bool | None, no_cache: bool,
-         show_stats: bool, max_wasted: int | None, min_efficiency: float | None,
+         show_stats: bool, no_verify: bool, max_layer_ratio: int, max_layer_size: int | None,
+         max_wasted: int | None, min_efficiency: float | None,
          max_size: int | None, fail_on_secrets: bool | None, ignore_globs: tuple[str, ...],
          base_reference: str | None, own_only: bool | None, max_growth: Growth | None,
          max_new_waste: int | None) -> None:
@@ -293,7 +322,9 @@ def diff(old_reference: str, new_reference: str, output_format: str, output: Pat
     settings, base = _gate_settings(values)
     _check_output_path(output)
     loader = _Loader(pull=pull, platform=platform, progress=progress, no_cache=no_cache,
-                     show_stats=show_stats)
+                     show_stats=show_stats,
+                     limits=ReadLimits(verify=not no_verify, max_layer_ratio=max_layer_ratio,
+                                       max_layer_size=max_layer_size))
     changes, old, new = loader.run(api.compare, old_reference, new_reference)
     if base:
         base_report = loader.run(api.inspect, base)
@@ -319,6 +350,9 @@ def diff(old_reference: str, new_reference: str, output_format: str, output: Pat
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one line on stderr and a distinct exit code for every failure."""
+    # A run builds millions of objects without cycles and then exits: the cyclic collector's
+    # passes over them would cost a third of a run, and find nothing worth freeing.
+    gc.disable()
     try:
         cli.main(args=argv, prog_name="imagescope", standalone_mode=False)
     except click.exceptions.Exit as exc:

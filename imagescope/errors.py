@@ -23,6 +23,8 @@ class ExitCode(IntEnum):
     ENGINE_ERROR = 12
     OUTPUT_ERROR = 13
     CONFIG_ERROR = 14
+    LAYER_TOO_LARGE = 15
+    DIGEST_MISMATCH = 16
     INTERNAL_ERROR = 70
     INTERRUPTED = 130
 
@@ -83,3 +85,15 @@ class OutputError(ImagescopeError):
 
 class ConfigError(ImagescopeError):
     exit_code = ExitCode.CONFIG_ERROR
+
+
+class LayerTooLarge(ImagescopeError):
+    """A layer decompresses past the ratio or size `ReadLimits` allows (a decompression bomb)."""
+
+    exit_code = ExitCode.LAYER_TOO_LARGE
+
+
+class DigestMismatch(ImagescopeError):
+    """A blob's bytes do not hash to the digest the manifest or the config names for it."""
+
+    exit_code = ExitCode.DIGEST_MISMATCH

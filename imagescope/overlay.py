@@ -90,6 +90,10 @@ class VisibleFile:
     entry: Entry  # the FILE entry holding the content
     layer_index: int  # layer that wrote the content
 
+    @property
+    def bytes(self) -> int:
+        return self.entry.size
+
 
 class Replay:
     """The outcome of applying all layers: what was hidden, and the final tree."""
@@ -99,18 +103,27 @@ class Replay:
         self.hidden = hidden
 
     def visible_files(self) -> Iterator[VisibleFile]:
-        """Every visible name reaching content, depth-first in sorted path order."""
+        """Every visible name reaching content, depth first: a directory's own names (in
+        descending order), then its subdirectories (in ascending order)."""
         stack: list[tuple[str, _Node]] = [("", self._root)]
+        pop, push = stack.pop, stack.append
         while stack:
-            prefix, node = stack.pop()
-            assert node.children is not None
-            for name in sorted(node.children, reverse=True):
-                child = node.children[name]
-                path = f"{prefix}/{name}" if prefix else name
+            prefix, node = pop()
+            children = node.children
+            assert children is not None
+            for name in sorted(children, reverse=True):
+                child = children[name]
                 if child.children is not None:
-                    stack.append((path, child))
-                elif child.inode is not None:
-                    yield VisibleFile(path, child.inode.entry, child.inode.layer_index)
+                    push((f"{prefix}/{name}" if prefix else name, child))
+                else:
+                    inode = child.inode
+                    if inode is not None:
+                        # a non-directory node sits at its entry's path: reuse that string
+                        # unless leading slashes make it longer than the walk's path
+                        path = child.entry.path if child.entry is not None else ""
+                        if len(path) != len(prefix) + len(name) + (1 if prefix else 0):
+                            path = f"{prefix}/{name}" if prefix else name
+                        yield VisibleFile(path, inode.entry, inode.layer_index)
 
     def final_bytes(self) -> int:
         """Bytes reachable in the final filesystem, each inode once."""
@@ -214,6 +227,44 @@ class _Replayer:
         self._parent_cache = (parent_path, node)
         return node
 
+    def apply_layer(self, entries: Sequence[Entry], layer_index: int) -> None:
+        """`apply` every entry of a layer but its whiteouts, in order.
+
+        A FILE at a name its parent does not hold yet (most entries) is placed here directly;
+        everything else goes through `apply`.
+        """
+        file, directory, skip = EntryKind.FILE, EntryKind.DIR, _WHITEOUT_KINDS
+        node, inode = _Node, _Inode
+        for entry in entries:
+            kind = entry.kind
+            path = entry.path
+            if kind in skip or not path:
+                continue
+            if kind is file or kind is directory:
+                parent_path, _, name = path.rpartition("/")
+                cached = self._parent_cache
+                parent = (cached[1] if cached is not None and cached[0] == parent_path
+                          else self.parent_dir(parent_path, layer_index))
+                children = parent.children
+                assert children is not None
+                existing = children.get(name)
+                if existing is None:
+                    if kind is file:
+                        children[name] = node(None, inode(entry, layer_index), layer_index,
+                                              entry)
+                    else:
+                        new = children[name] = node({}, None, layer_index, entry)
+                        if parent_path or name == path:  # (`/a` is not `a` to parent_dir)
+                            self._parent_cache = (path, new)  # a tar lists its contents next
+                    continue
+                if kind is directory and existing.children is not None:
+                    existing.layer_index = layer_index  # directories merge
+                    existing.entry = entry
+                    if parent_path or name == path:
+                        self._parent_cache = (path, existing)
+                    continue
+            self.apply(entry, layer_index)
+
     def apply(self, entry: Entry, layer_index: int) -> None:
         parent_path, name = _split(entry.path)
         parent = self.parent_dir(parent_path, layer_index)
@@ -248,17 +299,17 @@ _WHITEOUT_KINDS = frozenset({EntryKind.WHITEOUT, EntryKind.OPAQUE})
 def replay(layers: Sequence[Layer]) -> Replay:
     """Apply `layers` bottom-up (list order) and return what was hidden and the final tree."""
     replayer = _Replayer()
+    whiteout, opaque = EntryKind.WHITEOUT, EntryKind.OPAQUE
     for position, layer in enumerate(layers):
         entries = layer.entries
         for entry in entries:
-            if entry.kind is EntryKind.WHITEOUT:
+            kind = entry.kind
+            if kind is whiteout:
                 replayer.apply_whiteout(entry, position)
-            elif entry.kind is EntryKind.OPAQUE:
+            elif kind is opaque:
                 replayer.apply_opaque(entry, position)
         replayer._parent_cache = None
-        for entry in entries:
-            if entry.path and entry.kind not in _WHITEOUT_KINDS:
-                replayer.apply(entry, position)
+        replayer.apply_layer(entries, position)
     return Replay(replayer.root, replayer.hidden)
 
 

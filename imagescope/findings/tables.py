@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import compress
+from operator import attrgetter
 
 from imagescope.findings.model import Category, FileRef, Finding, Severity, make_finding
 from imagescope.findings.view import ImageView, LiveFile
@@ -77,6 +79,7 @@ class PathTable:
         anywhere: list[str] = []  # anchored rows whose first component is a pattern
         floating: list[str] = []
         needles: list[str] = []  # per floating row, a literal every match contains
+        every_anchored: list[str] = []  # each anchored row, unnamed, for the screen
         self._subjects: dict[str, str] = {}
         for number, (subject, glob) in enumerate(rows):
             group = f"g{number}"
@@ -86,6 +89,7 @@ class PathTable:
                 floating.append(f"(?P<{group}>{glob_regex(body)}\\Z)")
                 needles.append(max(_LITERAL_SPLIT.split(body), key=len))
                 continue
+            every_anchored.append(f"{glob_regex(glob)}\\Z")
             branch = f"(?P<{group}>{glob_regex(glob)}\\Z)"
             first = glob.split("/", 1)[0]
             if first == "~":
@@ -107,6 +111,10 @@ class PathTable:
                          _compile([re.escape(n) for n in sorted(set(needles))]))
         excluded = [glob_regex(glob) + "\\Z" for glob in exclude]
         self._exclude = _compile(excluded) if excluded else None
+        # for a table of anchored rows only, one regex matching what any row matches: a C-level
+        # call that lets most paths skip `subject` (floating rows cost a scan either way)
+        self._screen = (None if floating else
+                        _compile(every_anchored).match if every_anchored else _never)
 
     def subject(self, path: str) -> str | None:
         anchored = self._by_first.get(path.partition("/")[0], self._other)
@@ -122,11 +130,18 @@ class PathTable:
         assert group is not None
         return self._subjects[group]
 
+    def matching(self, files: Iterable[LiveFile]) -> Iterable[LiveFile]:
+        """`files` less most of those no row matches (in order): what `subject` must look at."""
+        if self._screen is None:
+            return files
+        files = files if isinstance(files, list) else list(files)
+        return compress(files, map(self._screen, map(_PATH, files)))
+
     def group(self, files: Iterable[LiveFile]) -> dict[str, list[LiveFile]]:
         """The files each subject matches, in the files' order; subjects without a file absent."""
         found: dict[str, list[LiveFile]] = {}
         subject_of = self.subject
-        for live in files:
+        for live in self.matching(files):
             subject = subject_of(live.path)
             if subject is not None:
                 found.setdefault(subject, []).append(live)
@@ -135,6 +150,13 @@ class PathTable:
 
 def _compile(branches: list[str]) -> re.Pattern[str]:
     return re.compile("|".join(branches), re.DOTALL)
+
+
+def _never(path: str) -> None:
+    """The screen of a table without rows."""
+
+
+_PATH = attrgetter("path")
 
 
 def alive_refs(view: ImageView, files: Iterable[LiveFile]) -> list[FileRef]:

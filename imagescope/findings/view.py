@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import cached_property
 
 from imagescope.history import attribute, instruction_of
-from imagescope.model import Entry, Image
+from imagescope.model import Image
 from imagescope.overlay import Hidden, Replay, VisibleFile
 
-
-@dataclass(frozen=True, slots=True)
-class LiveFile:
-    """A path in the final filesystem reaching content; `entry.content` is set when captured."""
-
-    path: str  # relative, no leading "/" (the form used by the rule tables)
-    entry: Entry
-    layer_index: int
-
-    @property
-    def bytes(self) -> int:
-        return self.entry.size
+LiveFile = VisibleFile
+"""A path in the final filesystem reaching content (`path` relative, the form the rule tables
+use); `entry.content` is set when captured. The replay's own records, not copies of them."""
 
 
 class ImageView:
@@ -38,15 +28,12 @@ class ImageView:
 
     @cached_property
     def live_files(self) -> list[LiveFile]:
-        """Every name reaching content in the final filesystem, in path order."""
-        return [LiveFile(v.path, v.entry, v.layer_index) for v in self._visible()]
+        """Every name reaching content in the final filesystem, in the replay's walk order."""
+        return list(self._result.visible_files())
 
     @cached_property
     def live_by_path(self) -> dict[str, LiveFile]:
         return {f.path: f for f in self.live_files}
-
-    def _visible(self) -> list[VisibleFile]:
-        return list(self._result.visible_files())
 
     def instruction(self, layer_index: int) -> str:
         """The step that wrote a layer, or `layer N` when history does not say."""

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from imagescope.diff import Change, Diff, FindingChange
 from imagescope.gates import GateResult
+from imagescope.render import jsontext
 from imagescope.report import ImageRef, Report
 
 SCHEMA_VERSION = 1
@@ -112,7 +112,7 @@ def report_document(report: Report, gate_results: Sequence[GateResult] = ()
 
 def render(report: Report, gate_results: Sequence[GateResult] = ()) -> str:
     """Indented JSON; non-ASCII and non-UTF-8 names are escaped, so the text is plain ASCII."""
-    return json.dumps(report_document(report, gate_results), indent=2, ensure_ascii=True) + "\n"
+    return jsontext.dumps(report_document(report, gate_results)) + "\n"  # json.dumps(indent=2)
 
 
 def _change(change: Change) -> dict[str, Any]:
@@ -179,5 +179,4 @@ def gates_document(results: Sequence[GateResult]) -> list[dict[str, Any]]:
 
 
 def render_diff(diff: Diff, gate_results: Sequence[GateResult] = (), *, top: int = 100) -> str:
-    return json.dumps(diff_document(diff, gate_results, top=top), indent=2,
-                      ensure_ascii=True) + "\n"
+    return jsontext.dumps(diff_document(diff, gate_results, top=top)) + "\n"

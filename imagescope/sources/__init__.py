@@ -7,6 +7,7 @@ from functools import partial
 
 from imagescope.cache import LayerCache, ReadStats, Reuse
 from imagescope.errors import CorruptArchive, UsageError
+from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Image, Layer
 from imagescope.progress import Progress
 from imagescope.refs import ENGINE, OCI, SourceRef, parse_ref
@@ -18,14 +19,15 @@ PULL_POLICIES = ("missing", "always", "never")
 
 def load(ref: str, *, pull: str = "missing", platform: str | None = None,
          progress: Progress | None = None, cache: LayerCache | None = None,
-         stats: ReadStats | None = None) -> Image:
+         stats: ReadStats | None = None, limits: ReadLimits | None = None) -> Image:
     """Read the image `ref` names (see `refs.parse_ref` for the forms).
 
     `pull` (missing | always | never) applies to the engine only; `platform` (`os/arch[/variant]`)
     picks an image out of a multi-platform index and must match the image's config when given.
     With `cache`, layers whose diff_id it holds are not read from the source, and layers read are
-    stored in it; `stats` counts both. Every failure is a typed ImagescopeError carrying one line
-    for the user.
+    stored in it; `stats` counts both. `limits` bounds decompression and asks for digest
+    verification (default: `ReadLimits()`). Every failure is a typed ImagescopeError carrying
+    one line for the user.
     """
     if pull not in PULL_POLICIES:
         raise UsageError(f"--pull {pull!r}: expected one of {', '.join(PULL_POLICIES)}")
@@ -33,26 +35,29 @@ def load(ref: str, *, pull: str = "missing", platform: str | None = None,
     source = parse_ref(ref)
     sink = progress or Progress()
     reuse = Reuse(cache, stats if stats is not None else ReadStats())
-    image = _load(source, ref, pull, wanted, sink, reuse)
+    limits = limits or ReadLimits()
+    image = _load(source, ref, pull, wanted, sink, reuse, limits)
     if any(layer.digests_incomplete for layer in image.layers):
-        image.reread = partial(_reread, image, source, ref, wanted, sink, reuse)
+        image.reread = partial(_reread, image, source, ref, wanted, sink, reuse, limits)
     return image
 
 
 def _load(source: SourceRef, ref: str, pull: str, platform: Platform | None, progress: Progress,
-          reuse: Reuse) -> Image:
+          reuse: Reuse, limits: ReadLimits) -> Image:
     if source.kind == ENGINE:
         from imagescope.sources import engine  # the Docker SDK is imported only when needed
 
         return engine.load(source, reference=ref, pull=pull, platform=platform,
-                           progress=progress, reuse=reuse)
+                           progress=progress, reuse=reuse, limits=limits)
     if source.kind == OCI:
-        return oci.load(source, reference=ref, platform=platform, progress=progress, reuse=reuse)
-    return archive.load(source, reference=ref, platform=platform, progress=progress, reuse=reuse)
+        return oci.load(source, reference=ref, platform=platform, progress=progress, reuse=reuse,
+                        limits=limits)
+    return archive.load(source, reference=ref, platform=platform, progress=progress, reuse=reuse,
+                        limits=limits)
 
 
 def _reread(image: Image, source: SourceRef, ref: str, platform: Platform | None,
-            progress: Progress, reuse: Reuse, layers: list[Layer]) -> bool:
+            progress: Progress, reuse: Reuse, limits: ReadLimits, layers: list[Layer]) -> bool:
     """Read `layers` of `image` again from its source with every content hashed, give their
     entries the digests and upgrade their cache entries. An engine image is named by its ID, so
     the same image is streamed even if its tag moved meanwhile.
@@ -64,7 +69,7 @@ def _reread(image: Image, source: SourceRef, ref: str, platform: Platform | None
     again = Reuse(reuse.cache, reuse.stats, only=wanted)
     if source.kind == ENGINE and image.image_id:
         source = SourceRef(ENGINE, image.image_id)
-    fresh = _load(source, ref, "never", platform, progress, again)
+    fresh = _load(source, ref, "never", platform, progress, again, limits)
     by_diff_id = {layer.diff_id: layer for layer in fresh.layers if layer.diff_id in wanted}
     replaced = False
     for layer in layers:

@@ -8,6 +8,7 @@ from typing import BinaryIO
 
 from imagescope.cache import Reuse
 from imagescope.errors import CorruptArchive, NotAnImage, SourceNotFound
+from imagescope.limits import ReadLimits
 from imagescope.model import Image
 from imagescope.progress import Progress
 from imagescope.refs import ARCHIVE, DOCKER_ARCHIVE, OCI_ARCHIVE, SourceRef
@@ -15,17 +16,21 @@ from imagescope.sources.blobs import (
     BlobSpan,
     Locate,
     Member,
+    NotRegularFile,
     index_tar,
     missing_blob,
+    open_regular,
     read_layers,
 )
 from imagescope.sources.manifests import (
+    MAX_DOCUMENT_BYTES,
     LayerRef,
     Plan,
     Platform,
     docker_plan,
     oci_plan,
     to_image,
+    verifying,
 )
 
 MANIFEST_JSON = "manifest.json"
@@ -33,31 +38,37 @@ INDEX_JSON = "index.json"
 
 
 def load(source: SourceRef, *, reference: str, platform: Platform | None,
-         progress: Progress, reuse: Reuse | None = None) -> Image:
+         progress: Progress, reuse: Reuse | None = None,
+         limits: ReadLimits | None = None) -> Image:
     """Read an archive tar: index its members, resolve the manifest, then read only its layers.
 
     The format is told by content unless the reference named it: `manifest.json` makes a
     `docker save` archive (Docker >= 25 ones also hold an OCI layout, read through
-    manifest.json), `index.json` alone an OCI archive. `reuse` serves and stores layer analyses
-    (see `blobs.read_layers`).
+    manifest.json), `index.json` alone an OCI archive. `reuse` serves and stores layer analyses,
+    `limits` guards the reads (see `blobs.read_layers`).
     """
     path = source.location
     try:
-        file = open(path, "rb")  # noqa: SIM115 - closed below, after every layer is read
+        file = open_regular(path)  # closed below, after every layer is read
     except FileNotFoundError:
         raise SourceNotFound(f"no such file: {path}") from None
     except IsADirectoryError:
         raise NotAnImage(f"{path} is a directory; an OCI layout directory is read with "
                          f"oci:{path}") from None
+    except NotRegularFile:
+        raise NotAnImage(f"{path} is not a regular file (a pipe, socket or device); save the "
+                         "archive to a file first") from None
     except OSError as exc:
         raise SourceNotFound(f"cannot open {path}: {exc.strerror}") from None
     with file:
         progress.status(f"indexing {path}")
         members = index_tar(file, path)
         kind = _kind(source.kind, members, path)
-        plan = _plan(kind, file, members, path, source.selector, platform)
+        plan = _plan(kind, file, members, path, source.selector, platform,
+                     verify=(limits or ReadLimits()).verify)
         progress.status(f"reading {len(plan.layers)} layers")
-        layers = read_layers(plan.layers, _locator(file, members, path), progress, reuse)
+        layers = read_layers(plan.layers, _locator(file, members, path), progress, reuse,
+                             limits)
     return to_image(plan, layers, reference=reference, source=kind)
 
 
@@ -76,17 +87,21 @@ def _kind(asked: str, members: dict[str, Member], path: str) -> str:
 
 
 def _plan(kind: str, file: BinaryIO, members: dict[str, Member], path: str,
-          selector: str | None, platform: Platform | None) -> Plan:
-    def read(name: str) -> bytes:
+          selector: str | None, platform: Platform | None, *, verify: bool) -> Plan:
+    def read_member(name: str) -> bytes:
         member = members.get(name)
         if member is None:
             raise missing_blob(path, name)
+        if member.size > MAX_DOCUMENT_BYTES:
+            raise CorruptArchive(f"{path}: {name} is {member.size} bytes: too large for a JSON "
+                                 "document")
         file.seek(member.offset)
         data = file.read(member.size)
         if len(data) != member.size:
             raise CorruptArchive(f"{path}: {name} is truncated")
         return data
 
+    read = verifying(read_member) if verify else read_member
     oci_index = read(INDEX_JSON) if INDEX_JSON in members else None
     if kind == DOCKER_ARCHIVE:
         return docker_plan(read(MANIFEST_JSON), read, selector=selector, wanted=platform,

@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
+import hashlib
+import io
+import os
 import posixpath
+import stat
 import tarfile
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import IO, BinaryIO, cast
+from typing import IO, Any, BinaryIO, cast
 
 from imagescope.cache import Reuse, digests_incomplete
-from imagescope.errors import CorruptArchive, MissingBlob, NotAnImage
+from imagescope.errors import CorruptArchive, DigestMismatch, MissingBlob, NotAnImage
 from imagescope.layers import (
     LimitedReader,
+    Readable,
     blob_compression,
     normalize_path,
     read_layer,
     sniff_compression,
 )
+from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Layer
 from imagescope.progress import Progress
 from imagescope.sources.manifests import LayerRef
@@ -26,6 +35,11 @@ from imagescope.sources.manifests import LayerRef
 BLOCK = 512
 _STREAM_BUFFER = 1 << 20
 _MAX_LINK_HOPS = 16
+_HASH_CHUNK = 1 << 20
+# a thread hashing beside the parser waits for the GIL after each read and each update (up to
+# the 5 ms switch interval): 16 MiB steps keep it hashing, not waiting
+_SPAN_HASH_CHUNK = 16 << 20
+HASH_ALGORITHMS = frozenset({"sha256", "sha384", "sha512"})  # OCI digests imagescope checks
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +73,29 @@ class BlobSpan:
 
 
 Locate = Callable[[LayerRef], AbstractContextManager[BlobSpan]]
+
+
+class NotRegularFile(OSError):
+    """A path names a pipe, socket or device: reading it could block forever."""
+
+
+def open_regular(path: str) -> BinaryIO:
+    """Open `path` for reading when it is a regular file (following symlinks), without ever
+    blocking on a FIFO. IsADirectoryError for a directory, NotRegularFile for anything else
+    that is not a regular file, other OSErrors as `open` raises them."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(errno.EINVAL, "not a regular file (a pipe, socket or device)",
+                                 path)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def index_tar(file: BinaryIO, where: str) -> dict[str, Member]:
@@ -138,53 +175,374 @@ def resolve_link(name: str, members: Mapping[str, object], links: Mapping[str, s
 
 
 def read_layers(refs: list[LayerRef], locate: Locate, progress: Progress,
-                reuse: Reuse | None = None) -> list[Layer]:
+                reuse: Reuse | None = None, limits: ReadLimits | None = None) -> list[Layer]:
     """Read every layer of a plan from seekable blobs, bottom-up.
 
     A plain blob is walked with seeks: entries record absolute offsets into the file, contents
     are not read (Layer.content_file lets digests be filled later). A compressed blob is
     decompressed in one pass, hashing contents on the way. A blob listed twice is read once.
-    With `reuse`, a layer whose diff_id is cached is served from the cache (its offsets rebased
-    to this file when the blob is plain) and every layer read is stored; a layer `reuse` does
-    not want (a re-read of other layers) is left empty.
+    With `limits.verify` each blob read is hashed and checked (`plan_checks`): a compressed
+    one in the same pass, a plain one by a thread reading it beside the seeking parser.
+    With `reuse`, a layer the cache holds (`cache_lookup`) is served from it (its offsets
+    rebased to this file when the blob is plain) and every layer read is stored under the
+    digest it was verified against (`BlobChecks.cache_key`; not at all when unverified); a
+    layer `reuse` does not want (a re-read of other layers) is left empty.
+
+    Compressed blobs are decoded side by side (`_read_all`); whatever fails, the error is the
+    one reading the layers in order would meet first.
     """
     reuse = reuse or Reuse()
-    done: dict[tuple[str, int], Layer] = {}
+    limits = limits or ReadLimits()
+    # a blob listed twice under the same digests is read once; under others, checked again
+    done: dict[tuple[str, int, str | None, str | None], Layer] = {}
     layers: list[Layer] = []
-    for index, ref in enumerate(refs):
-        if not reuse.wanted(ref.diff_id):
-            layers.append(Layer(index=index, entries=[], digest=ref.digest, diff_id=ref.diff_id,
-                                media_type=ref.media_type, stored_bytes=ref.size))
-            continue
-        with locate(ref) as span:
-            if ref.size is not None and ref.size != span.size:
-                raise CorruptArchive(f"{_label(index, ref)}: blob is {span.size} bytes but the "
-                                     f"manifest says {ref.size}")
-            seen = done.get((span.path, span.offset))
-            incomplete = False
-            if seen is not None:
-                entries = [dataclasses.replace(e) for e in seen.entries]
-                content_file = seen.content_file
-                incomplete = seen.digests_incomplete
-            else:
-                label = _label(index, ref)
-                span.file.seek(span.offset)
-                plain = blob_compression(span.file.read(4), ref.media_type, label) == "plain"
-                base = span.offset if plain else None
-                cached = reuse.lookup(ref.diff_id, offset_base=base)
-                if cached is not None:
-                    entries = cached
-                    incomplete = not plain and digests_incomplete(entries)
+    reads: list[_Read] = []
+    copies: list[tuple[Layer, Layer]] = []  # a layer, and the earlier one with its blob
+    with ExitStack() as open_spans:
+        try:
+            for index, ref in enumerate(refs):
+                if not reuse.wanted(ref.diff_id):
+                    layers.append(Layer(index=index, entries=[], digest=ref.digest,
+                                        diff_id=ref.diff_id, media_type=ref.media_type,
+                                        stored_bytes=ref.size))
+                    continue
+                span = open_spans.enter_context(locate(ref))
+                if ref.size is not None and ref.size != span.size:
+                    raise CorruptArchive(f"{_label(index, ref)}: blob is {span.size} bytes but "
+                                         f"the manifest says {ref.size}")
+                seen = done.get((span.path, span.offset, ref.digest, ref.diff_id))
+                incomplete = False
+                read: _Read | None = None
+                if seen is not None:
+                    entries: list[Entry] = []  # copied from `seen` once it is read
+                    content_file = seen.content_file
+                    incomplete = seen.digests_incomplete
                 else:
-                    entries = _read_span(span, index, label, ref.media_type, plain, progress)
-                    reuse.read(ref.diff_id, entries, offset_base=base)
-                content_file = span.path if plain else None
-            layer = Layer(index=index, entries=entries, digest=ref.digest, diff_id=ref.diff_id,
-                          media_type=ref.media_type, stored_bytes=span.size,
-                          content_file=content_file, digests_incomplete=incomplete)
-            done.setdefault((span.path, span.offset), layer)
-            layers.append(layer)
+                    label = _label(index, ref)
+                    span.file.seek(span.offset)
+                    compression = blob_compression(span.file.read(4), ref.media_type, label)
+                    plain = compression == "plain"
+                    base = span.offset if plain else None
+                    # a re-read for digests also checks a compressed blob's diff_id, so that it
+                    # upgrades (or repairs) the entry every source shares
+                    checks = plan_checks(ref, plain, limits, tar_too=reuse.only is not None)
+                    cached = cache_lookup(reuse, ref, plain, offset_base=base)
+                    if cached is not None:
+                        entries = cached
+                        incomplete = not plain and digests_incomplete(entries)
+                    else:
+                        entries = []  # filled by the read
+                        read = _Read(span, index, label, ref, plain, checks, base)
+                    content_file = span.path if plain else None
+                layer = Layer(index=index, entries=entries, digest=ref.digest,
+                              diff_id=ref.diff_id, media_type=ref.media_type,
+                              stored_bytes=span.size, content_file=content_file,
+                              digests_incomplete=incomplete)
+                if read is not None:
+                    read.layer = layer
+                    reads.append(read)
+                elif seen is not None:
+                    copies.append((layer, seen))
+                done.setdefault((span.path, span.offset, ref.digest, ref.diff_id), layer)
+                layers.append(layer)
+        except Exception:
+            _read_all(reads, progress, limits, reuse)  # the layers below fail first, if any
+            raise
+        _read_all(reads, progress, limits, reuse)
+    for layer, seen in copies:
+        layer.entries = [dataclasses.replace(e) for e in seen.entries]
     return layers
+
+
+_READERS = min(4, os.cpu_count() or 1)  # layers decoded side by side
+
+
+@dataclass(slots=True)
+class _Read:
+    """A layer to read from its blob; `layer` receives the entries."""
+
+    span: BlobSpan
+    index: int
+    label: str
+    ref: LayerRef
+    plain: bool
+    checks: BlobChecks
+    base: int | None
+    layer: Layer | None = None
+
+
+def _read_all(reads: list[_Read], progress: Progress, limits: ReadLimits, reuse: Reuse) -> None:
+    """Read the layers of `reads`, storing each in the cache in order; the first failure in
+    layer order is raised.
+
+    Two or more compressed blobs are decoded on up to _READERS threads (zlib, ISA-L, zstd and
+    hashlib let go of the GIL while they work), each through its own positioned reads of the
+    file; their bytes advance one progress bar. Plain blobs are walked where they are (their
+    parse holds the GIL and their digest already has a thread of its own).
+    """
+    if _READERS < 2 or sum(1 for read in reads if not read.plain) < 2:
+        for read in reads:
+            assert read.layer is not None
+            read.layer.entries = _read_span(read.span, read.index, read.label, read.ref,
+                                            read.plain, read.checks, progress, limits)
+            reuse.read(read.checks.cache_key(read.ref), read.layer.entries,
+                       offset_base=read.base)
+        return
+    shared = _SharedProgress(progress, f"{len(reads)} layers",
+                             sum(read.span.size for read in reads))
+    try:
+        with ThreadPoolExecutor(max_workers=_READERS,
+                                thread_name_prefix="imagescope-read") as pool:
+            futures = [pool.submit(_read_span, _own_position(read.span), read.index,
+                                   read.label, read.ref, read.plain, read.checks, shared, limits)
+                       for read in reads]
+            try:
+                for read, future in zip(reads, futures, strict=True):
+                    assert read.layer is not None
+                    read.layer.entries = future.result()
+                    reuse.read(read.checks.cache_key(read.ref), read.layer.entries,
+                               offset_base=read.base)
+            except BaseException:
+                shared.cancelled = True  # the other reads stop at their next chunk
+                for future in futures:
+                    future.cancel()
+                raise
+    finally:
+        shared.finish()
+
+
+class _Cancelled(Exception):
+    """Stops a layer read whose result is no longer wanted (another one failed first)."""
+
+
+class _SharedProgress(Progress):
+    """One bar for layers read side by side: each adds its stored bytes read."""
+
+    def __init__(self, progress: Progress, label: str, total_bytes: int) -> None:
+        self._progress = progress
+        self.cancelled = False
+        progress.read_started(label, total_bytes)
+
+    def read_started(self, label: str, total_bytes: int | None) -> None:
+        """One layer starting: the shared bar already counts it."""
+
+    def read_advanced(self, nbytes: int) -> None:
+        if self.cancelled:
+            raise _Cancelled
+        self._progress.read_advanced(nbytes)
+
+    def read_finished(self) -> None:
+        """One layer done: the bar ends with `finish`."""
+
+    def finish(self) -> None:
+        self._progress.read_finished()
+
+
+def _own_position(span: BlobSpan) -> BlobSpan:
+    """`span` read through a position of its own (`_PositionedFile`)."""
+    return dataclasses.replace(span, file=cast(BinaryIO, _PositionedFile(span.file)))
+
+
+class _PositionedFile(io.RawIOBase):
+    """A file read through its own position with `os.pread`, so threads can share the file."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        super().__init__()
+        self._fd = file.fileno()
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            position = offset
+        elif whence == io.SEEK_CUR:
+            position = self._position + offset
+        else:
+            position = os.fstat(self._fd).st_size + offset
+        if position < 0:
+            raise ValueError(f"negative seek position {position}")
+        self._position = position
+        return position
+
+    def read(self, size: int = -1, /) -> bytes:
+        if size is None or size < 0:
+            size = max(0, os.fstat(self._fd).st_size - self._position)
+        data = os.pread(self._fd, size, self._position)
+        self._position += len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+
+@dataclass(frozen=True, slots=True)
+class BlobChecks:
+    """The digests one read of a layer blob checks, each with where it is given: digests of
+    its stored bytes, and of its decompressed tar (a compressed blob's diff_id)."""
+
+    stored: tuple[tuple[str, str], ...] = ()
+    tar: tuple[tuple[str, str], ...] = ()
+
+    def cache_key(self, ref: LayerRef) -> str | None:
+        """The digest the analysis is stored under: the diff_id when the tar was checked
+        against it (then it serves every compression of the layer), else the blob's checked
+        digest, else none: an unverified analysis is not cached, so a wrong digest in a
+        hostile image cannot poison the cache."""
+        checked = {digest for digest, _ in self.stored + self.tar}
+        if ref.diff_id is not None and ref.diff_id in checked:
+            return ref.diff_id
+        return ref.digest if ref.digest is not None and ref.digest in checked else None
+
+    def algorithms(self) -> tuple[set[str], set[str]]:
+        """The hash algorithms the stored bytes and the tar need (unsupported ones left out:
+        `check_digests` refuses them)."""
+        def needed(pairs: tuple[tuple[str, str], ...]) -> set[str]:
+            return {digest.partition(":")[0] for digest, _ in pairs} & HASH_ALGORITHMS
+
+        return needed(self.stored), needed(self.tar)
+
+
+def plan_checks(ref: LayerRef, plain: bool, limits: ReadLimits, *,
+                tar_too: bool = False) -> BlobChecks:
+    """What a read of `ref`'s blob verifies (nothing without `limits.verify`).
+
+    The stored bytes must hash to the digest that names the blob (a descriptor's, or a
+    content-addressed path's) and, for a plain blob, to its diff_id. A compressed blob's
+    diff_id is the hash of its decompressed tar: checked only with `tar_too`, as hashing every
+    uncompressed byte costs about as much as decompressing them. A compressed blob known only
+    by its diff_id (a docker-archive of gzip layers) is checked only with `tar_too`.
+    """
+    if not limits.verify:
+        return BlobChecks()
+    stored: list[tuple[str, str]] = []
+    if ref.digest and ref.digest != ref.diff_id:
+        stored.append((ref.digest, "the manifest"))
+    if plain and ref.diff_id:
+        stored.append((ref.diff_id, "the image config"))
+    tar = ((ref.diff_id, "the image config"),) if tar_too and not plain and ref.diff_id else ()
+    return BlobChecks(tuple(stored), tar)
+
+
+def cache_lookup(reuse: Reuse, ref: LayerRef, plain: bool, *,
+                 offset_base: int | None = None) -> list[Entry] | None:
+    """The cached analysis of a layer: a compressed blob's under its own digest first, then
+    any under the diff_id.
+
+    Every entry was verified against its key when stored (`BlobChecks.cache_key`), so a hit
+    needs no verification, with or without `--no-verify`. An entry under a diff_id serves every
+    compression of the layer (without content digests when a seeking pass made it: that is why
+    a compressed blob's own entry comes first).
+    """
+    keys = [ref.diff_id] if plain else [ref.digest, ref.diff_id]
+    for key in dict.fromkeys(k for k in keys if k is not None):
+        entries = reuse.lookup(key, offset_base=offset_base)
+        if entries is not None:
+            return entries
+    return None
+
+
+def check_digests(label: str, expected: Iterable[tuple[str, str]],
+                  computed: Mapping[str, str], what: str = "blob") -> None:
+    """Raise DigestMismatch unless `computed` (algorithm → hex of the blob or of its `what`)
+    matches every digest expected of it; a digest of an algorithm imagescope does not hash
+    cannot be checked and is refused the same way."""
+    for digest, named in expected:
+        algorithm, _, hex_digest = digest.partition(":")
+        if algorithm not in computed:
+            raise DigestMismatch(f"{label}: cannot verify {digest[:80]!r} given by {named}: "
+                                 "imagescope checks sha256, sha384 and sha512 digests "
+                                 "(--no-verify reads the image unchecked)")
+        if computed[algorithm] != hex_digest:
+            raise DigestMismatch(
+                f"{label}: the {what} does not match its digest: its {algorithm} is "
+                f"{algorithm}:{computed[algorithm][:16]}… but {named} gives "
+                f"{digest[:len(algorithm) + 17]}…; the image is corrupt or was altered "
+                "(--no-verify skips this check)")
+
+
+class HashingReader(io.RawIOBase):
+    """`raw`, read once front to back, hashing every byte that passes with each algorithm.
+
+    Not seekable, so `read_layer` reads it in one pass; `finish` reads what the reader left
+    (the padding after a tar's end marker) and returns the hex digests.
+    """
+
+    def __init__(self, raw: Readable, algorithms: Iterable[str]) -> None:
+        super().__init__()
+        self._raw = raw
+        self._hashers = [(name, hashlib.new(name)) for name in sorted(algorithms)]
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self._raw.read(size)
+        for _, hasher in self._hashers:
+            hasher.update(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def finish(self) -> dict[str, str]:
+        while self.read(_HASH_CHUNK):
+            pass
+        return {name: hasher.hexdigest() for name, hasher in self._hashers}
+
+
+class _SpanHasher:
+    """Hashes `size` bytes of a file from `offset` on a thread of its own (pread and hashlib
+    release the GIL), so a plain layer is verified while the parser seeks through it."""
+
+    def __init__(self, fd: int, offset: int, size: int, algorithms: Iterable[str]) -> None:
+        self._hashers = [(name, hashlib.new(name)) for name in sorted(algorithms)]
+        self._stop = threading.Event()
+        self._error: OSError | None = None
+        self._short = False
+        self._thread = threading.Thread(target=self._run, args=(fd, offset, size),
+                                        name="imagescope-verify", daemon=True)
+        self._thread.start()
+
+    def _run(self, fd: int, offset: int, size: int) -> None:
+        end = offset + size
+        try:
+            while offset < end and not self._stop.is_set():
+                data = os.pread(fd, min(_SPAN_HASH_CHUNK, end - offset), offset)
+                if not data:
+                    self._short = True
+                    return
+                for _, hasher in self._hashers:
+                    hasher.update(data)
+                offset += len(data)
+        except OSError as exc:
+            self._error = exc
+
+    def cancel(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def result(self, label: str) -> dict[str, str]:
+        self._thread.join()
+        if self._error is not None:
+            raise CorruptArchive(f"{label}: cannot read the blob: {self._error.strerror}")
+        if self._short:
+            raise CorruptArchive(f"{label}: blob is truncated")
+        return {name: hasher.hexdigest() for name, hasher in self._hashers}
 
 
 def missing_blob(where: str, key: str) -> MissingBlob:
@@ -193,15 +551,41 @@ def missing_blob(where: str, key: str) -> MissingBlob:
                        "incomplete — save or copy it again")
 
 
-def _read_span(span: BlobSpan, index: int, label: str, media_type: str | None, plain: bool,
-               progress: Progress) -> list[Entry]:
+def _read_span(span: BlobSpan, index: int, label: str, ref: LayerRef, plain: bool,
+               checks: BlobChecks, progress: Progress, limits: ReadLimits) -> list[Entry]:
+    """Entries of one blob, verified by `checks`."""
+    stored_algorithms, tar_algorithms = checks.algorithms()
     span.file.seek(span.offset)
     progress.read_started(label, span.size)
     try:
         raw = cast(BinaryIO, LimitedReader(span.file, span.size))
-        return read_layer(raw, index=index, label=label, media_type=media_type,
-                          hash_contents=not plain, base_offset=span.offset if plain else None,
-                          progress=progress)
+        if not checks.stored and not checks.tar:
+            return read_layer(raw, index=index, label=label, media_type=ref.media_type,
+                              hash_contents=not plain,
+                              base_offset=span.offset if plain else None,
+                              progress=progress, limits=limits)
+        if not plain:
+            hashing = HashingReader(raw, stored_algorithms)
+            tar_hashers = {name: hashlib.new(name) for name in sorted(tar_algorithms)}
+            entries = read_layer(cast(BinaryIO, hashing), index=index, label=label,
+                                 media_type=ref.media_type, hash_contents=True,
+                                 base_offset=None, progress=progress, limits=limits,
+                                 tar_hashers=list(tar_hashers.values()))
+            check_digests(label, checks.stored, hashing.finish())
+            check_digests(label, checks.tar,
+                          {name: hasher.hexdigest() for name, hasher in tar_hashers.items()},
+                          what="decompressed tar")
+            return entries
+        hasher = _SpanHasher(span.file.fileno(), span.offset, span.size, stored_algorithms)
+        try:
+            entries = read_layer(raw, index=index, label=label, media_type=ref.media_type,
+                                 hash_contents=False, base_offset=span.offset,
+                                 progress=progress, limits=limits)
+        except BaseException:
+            hasher.cancel()
+            raise
+        check_digests(label, checks.stored, hasher.result(label))
+        return entries
     finally:
         progress.read_finished()
 
@@ -227,12 +611,19 @@ def _link_target(name: str, info: tarfile.TarInfo) -> str:
 
 
 __all__ = [
+    "BlobChecks",
     "BlobSpan",
+    "HashingReader",
     "Locate",
     "Member",
+    "NotRegularFile",
     "StreamMember",
+    "cache_lookup",
+    "check_digests",
     "index_tar",
     "missing_blob",
+    "open_regular",
+    "plan_checks",
     "read_layers",
     "resolve_link",
     "tar_errors",

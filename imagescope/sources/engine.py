@@ -15,6 +15,7 @@ import docker
 import docker.errors
 import docker.models.images
 import requests
+import urllib3.exceptions
 
 from imagescope.cache import Reuse, SavedImage, SavedLayer, digests_incomplete
 from imagescope.errors import (
@@ -26,11 +27,20 @@ from imagescope.errors import (
     PlatformNotFound,
     PullFailed,
 )
-from imagescope.layers import read_layer
+from imagescope.layers import read_layer, sniff_compression
+from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Image, Layer
 from imagescope.progress import Progress
 from imagescope.refs import ENGINE, SourceRef, familiar, is_image_id, split_tag
-from imagescope.sources.blobs import missing_blob, resolve_link, tar_errors, walk_stream
+from imagescope.sources.blobs import (
+    HashingReader,
+    check_digests,
+    missing_blob,
+    plan_checks,
+    resolve_link,
+    tar_errors,
+    walk_stream,
+)
 from imagescope.sources.manifests import (
     MAX_DOCUMENT_BYTES,
     LayerRef,
@@ -39,11 +49,31 @@ from imagescope.sources.manifests import (
     docker_plan,
     parse_json,
     to_image,
+    verifying,
 )
 
 _CHUNK = 1 << 20
 _DOCUMENTS = frozenset({"manifest.json", "index.json", "repositories", "oci-layout"})
-_SDK_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
+# image.save() streams from urllib3 directly: a connection dropped mid-stream raises urllib3's
+# own errors, not requests'
+_SDK_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException,
+               urllib3.exceptions.HTTPError, OSError)
+# what registries and the engine say when a pull needs credentials
+_CREDENTIALS_WANTED = ("no basic auth credentials", "unauthorized", "authentication required",
+                       "requested access to the resource is denied")
+_STREAM_HASH = "sha256"  # the engine names blobs by sha256; manifest.json comes last
+
+
+@dataclass(slots=True)
+class StreamedLayer:
+    """A layer member parsed as it passed: its entries, stored size and compression, and the
+    hex digests of its stored bytes and of its decompressed tar (empty when not verified)."""
+
+    entries: list[Entry]
+    size: int
+    compression: str
+    hashes: dict[str, str] = dataclasses.field(default_factory=dict)
+    tar_hashes: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -51,7 +81,7 @@ class Saved:
     """What a streamed `docker save` left: small JSON documents, layers parsed as they passed."""
 
     documents: dict[str, bytes] = dataclasses.field(default_factory=dict)
-    layers: dict[str, tuple[list[Entry], int]] = dataclasses.field(default_factory=dict)
+    layers: dict[str, StreamedLayer] = dataclasses.field(default_factory=dict)
     links: dict[str, str] = dataclasses.field(default_factory=dict)
     # layers passed over unparsed (their analysis is cached): member → (diff_id expected, size)
     drained: dict[str, tuple[str, int]] = dataclasses.field(default_factory=dict)
@@ -63,7 +93,8 @@ class _Unserved(Exception):
 
 
 def load(source: SourceRef, *, reference: str, pull: str, platform: Platform | None,
-         progress: Progress, reuse: Reuse | None = None) -> Image:
+         progress: Progress, reuse: Reuse | None = None,
+         limits: ReadLimits | None = None) -> Image:
     """Read `source.location` from the engine at DOCKER_HOST (or the default socket).
 
     Pull policy: `missing` pulls when the engine lacks the image (or holds it for another
@@ -74,9 +105,11 @@ def load(source: SourceRef, *, reference: str, pull: str, platform: Platform | N
     With a cache (`reuse`): when it holds the image's record (config and layout, by image ID)
     and every layer (by the diff_ids the engine lists), `image.save()` is not called at all;
     otherwise layers the cache holds are drained from the stream unparsed, and the others, and
-    the record, are stored.
+    the record, are stored. With `limits.verify` each layer parsed is hashed as it passes and
+    checked against manifest.json and the config once they have come (`blobs.plan_checks`).
     """
     reuse = reuse or Reuse()
+    limits = limits or ReadLimits()
     if reuse.stats.engine_saves is None:
         reuse.stats.engine_saves = 0
     name = source.location
@@ -86,9 +119,16 @@ def load(source: SourceRef, *, reference: str, pull: str, platform: Platform | N
         attrs: dict[str, Any] = image.attrs
         result = _from_cache(attrs, reuse, reference=reference, platform=platform)
         if result is None:
-            with _translated(f"reading {name} from the Docker engine failed", EngineError):
-                result = _streamed(image, attrs, name=name, reference=reference,
-                                   platform=platform, progress=progress, reuse=reuse)
+            try:
+                with _translated(f"reading {name} from the Docker engine failed", EngineError):
+                    result = _streamed(image, attrs, name=name, reference=reference,
+                                       platform=platform, progress=progress, reuse=reuse,
+                                       limits=limits)
+            except (EngineError, CorruptArchive):
+                if _removed(client, attrs.get("Id")):
+                    raise ImageNotFound(f"image {name} was removed from the Docker engine "
+                                        "while it was being read") from None
+                raise
     finally:
         client.close()
     result.image_id = attrs.get("Id") or result.image_id
@@ -100,42 +140,46 @@ def load(source: SourceRef, *, reference: str, pull: str, platform: Platform | N
 
 def assemble(saved: Saved, *, name: str, reference: str, platform: Platform | None,
              reuse: Reuse | None = None,
-             served: Mapping[str, list[Entry]] | None = None) -> Image:
+             served: Mapping[str, list[Entry]] | None = None,
+             limits: ReadLimits | None = None) -> Image:
     """The image from what the stream left: manifest.json orders the layers parsed on the way.
 
     Layers drained unparsed take their entries from `served` (diff_id → cached entries);
-    layers parsed are counted and stored in `reuse`'s cache.
+    layers parsed are verified (per `limits`), counted and stored in `reuse`'s cache.
     """
     return _assembled(saved, name=name, reference=reference, platform=platform,
-                      reuse=reuse or Reuse(), served=served or {})[0]
+                      reuse=reuse or Reuse(), served=served or {},
+                      limits=limits or ReadLimits())[0]
 
 
 def _assembled(saved: Saved, *, name: str, reference: str, platform: Platform | None,
-               reuse: Reuse, served: Mapping[str, list[Entry]]) -> tuple[Image, Plan]:
+               reuse: Reuse, served: Mapping[str, list[Entry]],
+               limits: ReadLimits) -> tuple[Image, Plan]:
     where = f"the engine's archive of {name}"
     if "manifest.json" not in saved.documents:
         raise EngineError(f"the Docker engine saved {name} without a manifest.json; this engine "
                           "version is not supported")
-    read = _reader(saved, where)
+    read = verifying(_reader(saved, where)) if limits.verify else _reader(saved, where)
     plan = docker_plan(read("manifest.json"), read, selector=None, wanted=platform, where=where,
                        oci_index=saved.documents.get("index.json"),
                        how_to_pick="name the image by ID")
-    layers = _layers(plan, saved, where, reuse, served)
+    layers = _layers(plan, saved, where, reuse, served, limits)
     return to_image(plan, layers, reference=reference, source=ENGINE), plan
 
 
 def _streamed(image: docker.models.images.Image, attrs: dict[str, Any], *, name: str,
               reference: str, platform: Platform | None, progress: Progress,
-              reuse: Reuse) -> Image:
+              reuse: Reuse, limits: ReadLimits) -> Image:
     """Stream `image.save()` once, draining the layers the cache holds; a second time, parsing
     every layer, if a member drained turns out not to be the layer expected."""
     skip, served = _skippable(attrs, reuse)
     while True:
         reuse.stats.engine_saves = (reuse.stats.engine_saves or 0) + 1
-        saved = _stream(image, name, attrs.get("Size"), progress, skip)
+        saved = _stream(image, name, attrs.get("Size"), progress, skip, limits,
+                        tar_too=reuse.only is not None)
         try:
             result, plan = _assembled(saved, name=name, reference=reference, platform=platform,
-                                      reuse=reuse, served=served)
+                                      reuse=reuse, served=served, limits=limits)
         except _Unserved:
             if not skip:
                 raise
@@ -302,6 +346,20 @@ def _resolve(client: docker.DockerClient, name: str, pull: str, platform: Platfo
     return local
 
 
+def _removed(client: docker.DockerClient, image_id: Any) -> bool:
+    """Whether the engine answers that the image `image_id` no longer exists (after a read
+    failed: a stream cut short by `docker rmi` looks like any other broken stream)."""
+    if not isinstance(image_id, str):
+        return False
+    try:
+        client.images.get(image_id)
+    except docker.errors.NotFound:
+        return True
+    except _SDK_ERRORS:
+        return False
+    return False
+
+
 def _local(client: docker.DockerClient, name: str) -> docker.models.images.Image | None:
     with _translated(f"looking up {name} in the Docker engine failed", EngineError):
         try:
@@ -313,34 +371,47 @@ def _local(client: docker.DockerClient, name: str) -> docker.models.images.Image
 def _pull(client: docker.DockerClient, name: str, platform: Platform | None,
           progress: Progress) -> None:
     progress.status(f"pulling {name}")
-    with _translated(f"cannot pull {name}", PullFailed):
-        events = client.api.pull(name, stream=True, decode=True,
-                                 platform=str(platform) if platform else None)
-        for event in events:
-            if not isinstance(event, dict):
-                continue
-            if event.get("error"):
-                raise PullFailed(f"cannot pull {name}: {_one_line(str(event['error']))}")
-            detail = event.get("progressDetail") or {}
-            progress.pull(str(event.get("id") or ""), str(event.get("status") or ""),
-                          _int(detail.get("current")), _int(detail.get("total")))
+    try:
+        with _translated(f"cannot pull {name}", PullFailed):
+            events = client.api.pull(name, stream=True, decode=True,
+                                     platform=str(platform) if platform else None)
+            for event in events:
+                if not isinstance(event, dict):
+                    continue
+                if event.get("error"):
+                    raise PullFailed(f"cannot pull {name}: {_one_line(str(event['error']))}")
+                detail = event.get("progressDetail") or {}
+                progress.pull(str(event.get("id") or ""), str(event.get("status") or ""),
+                              _int(detail.get("current")), _int(detail.get("total")))
+    except PullFailed as exc:
+        text = str(exc)
+        if any(word in text.lower() for word in _CREDENTIALS_WANTED):
+            first, _, rest = name.partition("/")
+            registry = first if rest and (first == "localhost" or "." in first
+                                          or ":" in first) else "docker.io"
+            text += f" (the registry wants credentials: docker login {registry})"
+        raise PullFailed(text) from None
 
 
 def _stream(image: docker.models.images.Image, name: str, size: Any, progress: Progress,
-            skip: Mapping[str, str]) -> Saved:
+            skip: Mapping[str, str], limits: ReadLimits, *, tar_too: bool) -> Saved:
     progress.status(f"reading {name}")
     return read_stream(image.save(chunk_size=_CHUNK), name=name, size=size, progress=progress,
-                       skip=skip)
+                       skip=skip, limits=limits, tar_too=tar_too)
 
 
 def read_stream(chunks: Iterator[bytes], *, name: str, size: Any,
-                progress: Progress, skip: Mapping[str, str] | None = None) -> Saved:
+                progress: Progress, skip: Mapping[str, str] | None = None,
+                limits: ReadLimits | None = None, tar_too: bool = False) -> Saved:
     """Walk a `docker save` stream once, keeping JSON documents and parsing layers as they pass.
 
-    Layer members named in `skip` (member → diff_id) are drained unparsed.
+    Layer members named in `skip` (member → diff_id) are drained unparsed. With
+    `limits.verify` every layer parsed is hashed (sha256) as it passes, and with `tar_too` a
+    compressed layer's decompressed tar as well, for `_layers` to check.
     """
     saved = Saved()
     skip = skip or {}
+    limits = limits or ReadLimits()
     # The engine reports the image's uncompressed size: an estimate of the stream's length.
     progress.read_started(name, size if isinstance(size, int) and size > 0 else None)
     reader = _ChunkReader(chunks, progress)
@@ -356,10 +427,9 @@ def read_stream(chunks: Iterator[bytes], *, name: str, size: Any,
                     elif _is_layer(member.name) and member.name in skip:
                         saved.drained[member.name] = (skip[member.name], member.size)
                     elif _is_layer(member.name):
-                        entries = read_layer(file, index=len(saved.layers),
-                                             label=f"{name}: {member.name}", media_type=None,
-                                             hash_contents=True, base_offset=None)
-                        saved.layers[member.name] = (entries, member.size)
+                        saved.layers[member.name] = _read_member(
+                            file, member.size, label=f"{name}: {member.name}",
+                            index=len(saved.layers), limits=limits, tar_too=tar_too)
         reader.drain()  # the padding after the end-of-archive marker
     finally:
         progress.read_finished()
@@ -367,6 +437,26 @@ def read_stream(chunks: Iterator[bytes], *, name: str, size: Any,
         if close is not None:
             close()
     return saved
+
+
+def _read_member(file: io.BufferedReader, size: int, *, label: str, index: int,
+                 limits: ReadLimits, tar_too: bool,
+                 media_type: str | None = None) -> StreamedLayer:
+    """Parse one layer member, hashing it (when verifying) in the same pass."""
+    compression = sniff_compression(file.peek(4)[:4])
+    if not limits.verify:
+        entries = read_layer(file, index=index, label=label, media_type=media_type,
+                             hash_contents=True, base_offset=None, limits=limits)
+        return StreamedLayer(entries, size, compression)
+    hashing = HashingReader(file, (_STREAM_HASH,))
+    tar_hasher = hashlib.new(_STREAM_HASH)
+    hash_tar = tar_too and compression != "plain"
+    entries = read_layer(cast(io.BufferedReader, hashing), index=index, label=label,
+                         media_type=media_type, hash_contents=True, base_offset=None,
+                         limits=limits,
+                         tar_hashers=[tar_hasher] if hash_tar else [])
+    return StreamedLayer(entries, size, compression, hashing.finish(),
+                         {_STREAM_HASH: tar_hasher.hexdigest()} if hash_tar else {})
 
 
 def _is_document(name: str, size: int, file: io.BufferedReader) -> bool:
@@ -393,7 +483,7 @@ def _reader(saved: Saved, where: str) -> Callable[[str], bytes]:
 
 
 def _layers(plan: Plan, saved: Saved, where: str, reuse: Reuse,
-            served: Mapping[str, list[Entry]]) -> list[Layer]:
+            served: Mapping[str, list[Entry]], limits: ReadLimits) -> list[Layer]:
     layers: list[Layer] = []
     used: dict[str, list[Entry]] = {}
     handed: set[int] = set()
@@ -404,7 +494,15 @@ def _layers(plan: Plan, saved: Saved, where: str, reuse: Reuse,
             continue
         key = (resolve_link(ref.key, saved.layers, saved.links)
                or resolve_link(ref.key, saved.drained, saved.links)
-               or _parse_kept(ref, saved, where))
+               or _parse_kept(ref, saved, where, limits, tar_too=reuse.only is not None))
+        streamed = saved.layers.get(key)
+        checks = None
+        if streamed is not None:  # parsed as it passed: check it against what names it
+            checks = plan_checks(ref, streamed.compression == "plain", limits,
+                                 tar_too=bool(streamed.tar_hashes))
+            label = f"{where}: layer {index} ({key})"
+            check_digests(label, checks.stored, streamed.hashes)
+            check_digests(label, checks.tar, streamed.tar_hashes, what="decompressed tar")
         if key in used:  # the same blob twice: give each layer its own entries
             entries = [dataclasses.replace(e) for e in used[key]]
         elif key in saved.drained:
@@ -416,10 +514,11 @@ def _layers(plan: Plan, saved: Saved, where: str, reuse: Reuse,
             handed.add(id(cached))
             reuse.stats.layers_from_cache += 1
         else:
-            entries = saved.layers[key][0]
-            reuse.read(ref.diff_id, entries)
+            assert streamed is not None and checks is not None
+            entries = streamed.entries
+            reuse.read(checks.cache_key(ref), entries)
         drained = key in saved.drained
-        size = saved.drained[key][1] if drained else saved.layers[key][1]
+        size = saved.drained[key][1] if drained else saved.layers[key].size
         used.setdefault(key, entries)
         layers.append(Layer(index=index, entries=entries, digest=ref.digest, diff_id=ref.diff_id,
                             media_type=ref.media_type, stored_bytes=size,
@@ -427,15 +526,18 @@ def _layers(plan: Plan, saved: Saved, where: str, reuse: Reuse,
     return layers
 
 
-def _parse_kept(ref: LayerRef, saved: Saved, where: str) -> str:
+def _parse_kept(ref: LayerRef, saved: Saved, where: str, limits: ReadLimits, *,
+                tar_too: bool) -> str:
     """A layer blob that opened with `{` was kept as a document: parse it now."""
     key = resolve_link(ref.key, saved.documents, saved.links)
     if key is None:
         raise missing_blob(where, ref.key)
     data = saved.documents[key]
-    entries = read_layer(io.BytesIO(data), index=0, label=f"{where}: {key}",
-                         media_type=ref.media_type, hash_contents=True, base_offset=None)
-    saved.layers[key] = (entries, len(data))
+    with io.BytesIO(data) as file:
+        saved.layers[key] = _read_member(cast(io.BufferedReader, io.BufferedReader(file)),
+                                         len(data), label=f"{where}: {key}", index=0,
+                                         limits=limits, tar_too=tar_too,
+                                         media_type=ref.media_type)
     return key
 
 
@@ -474,6 +576,8 @@ def _translated(action: str, error: type[ImagescopeError]) -> Iterator[None]:
 
 
 def _reason(exc: BaseException) -> str:
+    if isinstance(exc, urllib3.exceptions.ProtocolError | requests.exceptions.ChunkedEncodingError):
+        return "the engine broke the connection mid-stream (did it stop or restart?)"
     explanation = getattr(exc, "explanation", None)
     return _one_line(str(explanation or exc) or type(exc).__name__)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from imagescope.errors import (
     CorruptArchive,
+    DigestMismatch,
     ImageNotFound,
     MissingBlob,
     NotAnImage,
@@ -38,6 +39,8 @@ IMAGE_NAME = "io.containerd.image.name"  # containerd / Docker >= 25: the full r
 REFERENCE_TYPE = "vnd.docker.reference.type"  # buildx: "attestation-manifest" entries
 MAX_DOCUMENT_BYTES = 32 << 20  # a JSON document bigger than this is not a manifest or config
 _MAX_INDEX_DEPTH = 8
+MAX_LAYERS = 1000  # overlayfs stacks at most 500 layers, Docker 128: more is not an image
+_VERIFIED_ALGORITHMS = frozenset({"sha256", "sha384", "sha512"})
 _DIGEST = re.compile(r"(?P<alg>[a-z0-9]+(?:[.+_-][a-z0-9]+)*):(?P<hex>[a-zA-Z0-9=_-]+)")
 _BLOB_PATH = re.compile(r"blobs/(?P<alg>[a-z0-9]+(?:[.+_-][a-z0-9]+)*)/(?P<hex>[a-zA-Z0-9=_-]+)")
 
@@ -180,11 +183,40 @@ class Plan:
 
 
 def parse_json(data: bytes, what: str) -> Any:
-    """Decode a JSON document; malformed JSON is CorruptArchive naming the document."""
+    """Decode a JSON document; malformed JSON is CorruptArchive naming the document (so are
+    nesting too deep to decode and integers too long to convert)."""
     try:
         return json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorruptArchive(f"{what} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise CorruptArchive(f"{what} is not valid JSON (nested too deeply)") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, int digit limits
+        raise CorruptArchive(f"{what} is not valid JSON ({_clipped(str(exc))})") from None
+
+
+def _clipped(text: str, limit: int = 200) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[:limit - 1] + "…"
+
+
+def verifying(read: ReadDoc) -> ReadDoc:
+    """`read` that checks every content-addressed document (`blobs/<alg>/<hex>`) against the
+    digest its path names; a mismatch, or an algorithm imagescope does not hash, is
+    DigestMismatch."""
+    def read_verified(key: str) -> bytes:
+        data = read(key)
+        digest = digest_of_path(key)
+        if digest is not None:
+            algorithm, _, expected = digest.partition(":")
+            if algorithm not in _VERIFIED_ALGORITHMS:
+                raise DigestMismatch(f"cannot verify {key[:80]!r}: imagescope checks sha256, "
+                                     "sha384 and sha512 digests (--no-verify reads the image "
+                                     "unchecked)")
+            if hashlib.new(algorithm, data).hexdigest() != expected:
+                raise DigestMismatch(f"{key[:80]} does not match its digest; the image is "
+                                     "corrupt or was altered (--no-verify skips this check)")
+        return data
+
+    return read_verified
 
 
 def blob_path(digest: str) -> str:
@@ -219,12 +251,13 @@ def oci_plan(index_doc: bytes, read: ReadDoc, *, selector: str | None,
     manifest_digest: str = chosen.identity
     manifest = _object(parse_json(_read_doc(read, blob_path(manifest_digest), "manifest"),
                                   f"manifest {manifest_digest}"), f"manifest {manifest_digest}")
-    media_type = manifest.get("mediaType") or chosen.payload.get("mediaType")
+    media_type = (_media_type(manifest, f"manifest {manifest_digest}")
+                  or _media_type(chosen.payload, f"{where}: index entry"))
     if media_type not in (None, *MANIFEST_TYPES):
         raise UnsupportedMediaType(f"manifest {manifest_digest} has unsupported media type "
                                    f"{media_type!r}")
     config_desc = _object(manifest.get("config"), f"manifest {manifest_digest}: config")
-    config_type = config_desc.get("mediaType")
+    config_type = _media_type(config_desc, f"manifest {manifest_digest}: config")
     if config_type is not None and config_type not in CONFIG_TYPES:
         raise NotAnImage(f"{where}: manifest {manifest_digest} is not a container image "
                          f"(config media type {config_type})")
@@ -260,10 +293,13 @@ def docker_plan(manifest_doc: bytes, read: ReadDoc, *, selector: str | None,
     if selector is not None:
         items = _select_by_tag(items, selector, where)
     options = []
+    configs: dict[str, tuple[bytes, dict[str, Any]]] = {}  # each config read and parsed once
     for i, item in items:
         config_key = _string(item.get("Config"), f"{where}: manifest.json entry {i}: Config")
-        data = _read_doc(read, config_key, "config")
-        config = _config(data, config_key)
+        if config_key not in configs:
+            data = _read_doc(read, config_key, "config")
+            configs[config_key] = data, _config(data, config_key)
+        data, config = configs[config_key]
         tags = _tags(item)
         options.append(Option(Platform.from_doc(config), config_key, tags[0] if tags else f"@{i}",
                               (item, config, data)))
@@ -295,7 +331,8 @@ def to_image(plan: Plan, layers: list[Layer], *, reference: str, source: str) ->
     """The Image: layers as read, history, user and platform from the config."""
     config = plan.config
     history = []
-    for raw in config.get("history") or []:
+    steps = config.get("history")
+    for raw in steps if isinstance(steps, list) else []:
         if not isinstance(raw, dict):
             continue
         comment = raw.get("comment")
@@ -314,8 +351,13 @@ def to_image(plan: Plan, layers: list[Layer], *, reference: str, source: str) ->
 
 
 def _collect(descriptors: list[dict[str, Any]], read: ReadDoc, out: list[Option], where: str,
-             depth: int) -> None:
-    """Flatten (nested) indexes into image-manifest options, skipping attestations."""
+             depth: int, parsed: dict[str, dict[str, Any]] | None = None) -> None:
+    """Flatten (nested) indexes into image-manifest options, skipping attestations.
+
+    Each document is parsed once and each index walked once (`parsed`, by digest): an index
+    listing the same child many times, level after level, costs no more than listing it once.
+    """
+    parsed = {} if parsed is None else parsed
     if depth > _MAX_INDEX_DEPTH:
         raise CorruptArchive(f"{where}: image indexes nest deeper than {_MAX_INDEX_DEPTH}")
     for desc in descriptors:
@@ -325,15 +367,21 @@ def _collect(descriptors: list[dict[str, Any]], read: ReadDoc, out: list[Option]
                 found is not None and (found.os, found.architecture) == ("unknown", "unknown")):
             continue
         digest = _string(desc.get("digest"), f"{where}: index entry")
-        media_type = desc.get("mediaType")
+        media_type = _media_type(desc, f"{where}: index entry {digest}")
         child: dict[str, Any] | None = None
+        walked = digest in parsed
         if media_type is None or media_type in INDEX_TYPES:  # mediaType is optional in old indexes
-            child = _object(parse_json(_read_doc(read, blob_path(digest), "manifest"),
-                                       f"manifest {digest}"), f"manifest {digest}")
-            media_type = media_type or child.get("mediaType") or (
+            child = parsed.get(digest)
+            if child is None:
+                child = _object(parse_json(_read_doc(read, blob_path(digest), "manifest"),
+                                           f"manifest {digest}"), f"manifest {digest}")
+                parsed[digest] = child
+            media_type = media_type or _media_type(child, f"manifest {digest}") or (
                 OCI_INDEX if "manifests" in child else OCI_MANIFEST)
         if media_type in INDEX_TYPES and child is not None:
-            _collect(_descriptors(child, f"index {digest}"), read, out, where, depth + 1)
+            if not walked:
+                _collect(_descriptors(child, f"index {digest}"), read, out, where, depth + 1,
+                         parsed)
         elif media_type in MANIFEST_TYPES:
             name = annotations.get(REF_NAME) or annotations.get(IMAGE_NAME) or digest
             out.append(Option(found, digest, str(name), desc))
@@ -428,6 +476,10 @@ def _oci_descriptors(index_doc: bytes | None, read: ReadDoc,
 def _attach_diff_ids(plan: Plan, where: str, wanted: Platform | None) -> None:
     """Check the config against the manifest (layer count, platform) and media types."""
     diff_ids = _diff_ids(plan.config, plan.image_id)
+    if len(plan.layers) > MAX_LAYERS:
+        raise CorruptArchive(f"{where}: the manifest lists {len(plan.layers)} layers; no "
+                             f"container runtime stacks that many (imagescope reads at most "
+                             f"{MAX_LAYERS})")
     if len(diff_ids) != len(plan.layers):
         raise CorruptArchive(f"{where}: the manifest lists {len(plan.layers)} layers but the "
                              f"image config has {len(diff_ids)} diff_ids")
@@ -466,6 +518,14 @@ def _read_doc(read: ReadDoc, key: str, what: str) -> bytes:
 def _descriptors(index: dict[str, Any], what: str) -> list[dict[str, Any]]:
     return [_object(d, f"{what}: manifests entry")
             for d in _list(index.get("manifests"), f"{what}: manifests")]
+
+
+def _media_type(document: dict[str, Any], what: str) -> str | None:
+    """A document's optional `mediaType`, which must be a string when present."""
+    value = document.get("mediaType")
+    if value is None or isinstance(value, str):
+        return value
+    raise CorruptArchive(f"{what}: mediaType is not a string")
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -508,4 +568,5 @@ __all__ = [
     "oci_plan",
     "parse_json",
     "to_image",
+    "verifying",
 ]

@@ -8,23 +8,27 @@ from contextlib import contextmanager
 
 from imagescope.cache import Reuse
 from imagescope.errors import CorruptArchive, NotAnImage, SourceNotFound
+from imagescope.limits import ReadLimits
 from imagescope.model import Image
 from imagescope.progress import Progress
 from imagescope.refs import OCI, SourceRef
-from imagescope.sources.blobs import BlobSpan, missing_blob, read_layers
+from imagescope.sources.blobs import BlobSpan, missing_blob, open_regular, read_layers
 from imagescope.sources.manifests import (
     MAX_DOCUMENT_BYTES,
     LayerRef,
     Platform,
     oci_plan,
     to_image,
+    verifying,
 )
 
 
 def load(source: SourceRef, *, reference: str, platform: Platform | None,
-         progress: Progress, reuse: Reuse | None = None) -> Image:
+         progress: Progress, reuse: Reuse | None = None,
+         limits: ReadLimits | None = None) -> Image:
     """Read an OCI layout: resolve index.json to one manifest, then read its layer blobs
-    (`reuse` serves and stores layer analyses: see `blobs.read_layers`)."""
+    (`reuse` serves and stores layer analyses, `limits` guards the reads: see
+    `blobs.read_layers`)."""
     root = source.location
     if not os.path.exists(root):
         raise SourceNotFound(f"no such directory: {root}")
@@ -35,7 +39,12 @@ def load(source: SourceRef, *, reference: str, platform: Platform | None,
             os.path.join(root, "index.json")):
         raise NotAnImage(f"{root} is not an OCI image layout (it needs oci-layout and index.json)")
     progress.status(f"resolving {root}")
-    plan = oci_plan(_read(root, "index.json"), lambda key: _read(root, key),
+    limits = limits or ReadLimits()
+
+    def read(key: str) -> bytes:
+        return _read(root, key)
+
+    plan = oci_plan(_read(root, "index.json"), verifying(read) if limits.verify else read,
                     selector=source.selector, wanted=platform, where=root,
                     how_to_pick=f"pick one with oci:{root}:NAME or oci:{root}:@N")
     progress.status(f"reading {len(plan.layers)} layers")
@@ -44,7 +53,7 @@ def load(source: SourceRef, *, reference: str, platform: Platform | None,
     def locate(ref: LayerRef) -> Iterator[BlobSpan]:
         path = os.path.join(root, *ref.key.split("/"))
         try:
-            file = open(path, "rb")  # noqa: SIM115 - a context manager of its own
+            file = open_regular(path)  # a context manager of its own
         except FileNotFoundError:
             raise missing_blob(root, ref.key) from None
         except OSError as exc:
@@ -52,7 +61,7 @@ def load(source: SourceRef, *, reference: str, platform: Platform | None,
         with file:
             yield BlobSpan(file, 0, os.fstat(file.fileno()).st_size, path)
 
-    layers = read_layers(plan.layers, locate, progress, reuse)
+    layers = read_layers(plan.layers, locate, progress, reuse, limits)
     return to_image(plan, layers, reference=reference, source=OCI)
 
 
@@ -60,7 +69,7 @@ def _read(root: str, key: str) -> bytes:
     """A JSON document of the layout (bounded: a huge "document" is not one)."""
     path = os.path.join(root, *key.split("/"))
     try:
-        with open(path, "rb") as file:
+        with open_regular(path) as file:
             data = file.read(MAX_DOCUMENT_BYTES + 1)
     except FileNotFoundError:
         raise missing_blob(root, key) from None

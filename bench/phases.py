@@ -1,0 +1,71 @@
+"""Where one `inspect` spends its time, phase by phase, in one process (for profiling work).
+
+`python -m bench.phases REF [--cache DIR | --no-cache] [--repeat N]` loads REF, then times the
+analysis phases the way `api.analyze_image` runs them and the JSON rendering. Wall and CPU time
+per phase, peak RSS at the end. Not a benchmark (see bench.run): a tool to find hot spots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import resource
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def timed(name: str, fn: Callable[[], T]) -> T:
+    wall, cpu = time.perf_counter(), time.process_time()
+    value = fn()
+    print(f"  {name:24} {time.perf_counter() - wall:7.3f} s wall "
+          f"{time.process_time() - cpu:7.3f} s cpu")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.phases", description=__doc__)
+    parser.add_argument("reference")
+    parser.add_argument("--cache", type=Path, help="layer cache directory (default: none)")
+    parser.add_argument("--repeat", type=int, default=1, help="time the analysis N times")
+    args = parser.parse_args(argv)
+
+    from imagescope import findings
+    from imagescope.api import ensure_digests
+    from imagescope.cache import LayerCache
+    from imagescope.findings.view import ImageView
+    from imagescope.overlay import replay, rewrite_candidates
+    from imagescope.recommend import optimized_bytes, recommend
+    from imagescope.render import json as json_render
+    from imagescope.report import build_report
+    from imagescope.sources import load
+
+    cache = LayerCache(args.cache) if args.cache else None
+    image = timed("load", lambda: load(args.reference, cache=cache))
+    print(f"  ({sum(len(layer.entries) for layer in image.layers):,} entries)")
+    for _ in range(args.repeat):
+        result = timed("replay", lambda: replay(image.layers))
+        timed("rewrite digests", lambda: ensure_digests(image, rewrite_candidates(result)))
+        report = timed("build_report", lambda: build_report(image, result))
+        view = ImageView(image, result)
+        timed("live_files", lambda: view.live_files)
+        found = timed("findings", lambda: findings.run(view))
+        for rule in findings.RULES:
+            timed(f"  {rule.__module__.rsplit('.', 1)[-1]}", lambda rule=rule: rule(view))
+        recs = timed("recommend", lambda: recommend(found, view,
+                                                    findings.dockerignore_lines(found)))
+        full: Any = dataclasses.replace(
+            report, findings=found, recommendations=recs,
+            optimized_bytes=optimized_bytes(report.summary.total_bytes, found, recs))
+        text = timed("render json", lambda: json_render.render(full))
+        print(f"  ({len(text):,} bytes of JSON)")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"  peak RSS {peak / 1024:.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
