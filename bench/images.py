@@ -38,9 +38,9 @@ from bench.streamgen import (
     Record,
     Sym,
     Whiteout,
+    walk_order,
     write_docker_legacy,
     write_layer,
-    walk_order,
     write_oci_archive,
 )
 
@@ -413,8 +413,8 @@ def _run(command: str) -> tuple[str, bool]:
 
 
 _BIG_STEPS = [
-    ("/bin/sh -c #(nop) ADD file:3d5a1c7e0f9b2a4c6d8e0f1a3b5c7d9e1f3a5b7c9d1e3f5a7b9c1d3e5f7a9b1c"
-     " in / ", False),
+    (("/bin/sh -c #(nop) ADD "
+      "file:3d5a1c7e0f9b2a4c6d8e0f1a3b5c7d9e1f3a5b7c9d1e3f5a7b9c1d3e5f7a9b1c in / "), False),
     ('/bin/sh -c #(nop)  CMD ["bash"]', True),
     _run("apt-get update && apt-get install -y build-essential python3-dev libssl-dev"),
     ("WORKDIR /app", True),
@@ -494,6 +494,11 @@ class ImageRecipe:
     layers: tuple[LayerRecipe, ...]
     meta: ImageMeta
     formats: tuple[str, ...]
+    variant: str = ""  # part of the archive names when a --quick image differs
+
+    @property
+    def archive_name(self) -> str:
+        return f"{self.name}-{self.variant}" if self.variant else self.name
 
 
 def _big_layers(v2: bool) -> tuple[LayerRecipe, ...]:
@@ -546,7 +551,8 @@ def recipes(quick: bool = False) -> dict[str, ImageRecipe]:
         "huge": ImageRecipe("huge", (LayerRecipe(f"huge-{huge_bytes >> 20}m",
                                                  _single(huge_bytes), ("gzip", "zstd"),
                                                  gzip_level=1, cost=huge_bytes >> 21),),
-                            ImageMeta("bench/huge:1", single_steps, user="1000"), FORMATS),
+                            ImageMeta("bench/huge:1", single_steps, user="1000"), FORMATS,
+                            variant=f"{huge_bytes >> 20}m"),
         "tiny": ImageRecipe("tiny", (LayerRecipe("tiny-1k", _single(1024), ("gzip", "zstd"),
                                                  gzip_level=1),),
                             ImageMeta("bench/tiny:1", single_steps, user="1000"), FORMATS),
@@ -623,15 +629,15 @@ def build(names_wanted: Iterable[str], *, quick: bool = False, jobs: int = 2,
         log(f"layers generated in {time.perf_counter() - started:.0f} s")
     out: dict[str, dict[str, Any]] = {}
     for image in wanted:
-        layers = [done[layer.key] for layer in image.layers]
+        layers = [done[recipe.key] for recipe in image.layers]
         stats = LayerStats()
-        for layer in layers:
-            stats.add(layer.stats)
+        for files in layers:
+            stats.add(files.stats)
         archives = {}
         for fmt in image.formats:
-            path = archive_path(image.name, fmt)
+            path = archive_path(image.archive_name, fmt)
             stamp = path.with_suffix(".json")
-            expect = [layer.diff_id for layer in layers]
+            expect = [files.diff_id for files in layers]
             if not (path.exists() and stamp.exists()
                     and json.loads(stamp.read_text()).get("diff_ids") == expect):
                 if fmt == "legacy":
@@ -645,7 +651,7 @@ def build(names_wanted: Iterable[str], *, quick: bool = False, jobs: int = 2,
             "archives": archives,
             "layers": [layer.to_json() for layer in layers],
             "stats": {name: getattr(stats, name)
-                      for name in LayerStats.__slots__},  # type: ignore[attr-defined]
+                      for name in LayerStats.__slots__},
         }
     return out
 

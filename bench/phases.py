@@ -18,12 +18,38 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def timed(name: str, fn: Callable[[], T]) -> T:
+def timed(name: str, fn: Callable[..., T], *args: Any) -> T:
     wall, cpu = time.perf_counter(), time.process_time()
-    value = fn()
+    value = fn(*args)
     print(f"  {name:24} {time.perf_counter() - wall:7.3f} s wall "
           f"{time.process_time() - cpu:7.3f} s cpu")
     return value
+
+
+def analyze_once(image: Any, timed: Callable[..., Any]) -> None:
+    """The phases of `api.analyze_image`, then the JSON rendering, each timed."""
+    from imagescope import findings
+    from imagescope.api import ensure_digests
+    from imagescope.findings.view import ImageView
+    from imagescope.overlay import replay, rewrite_candidates
+    from imagescope.recommend import optimized_bytes, recommend
+    from imagescope.render import json as json_render
+    from imagescope.report import build_report
+
+    result = timed("replay", replay, image.layers)
+    timed("rewrite digests", lambda: ensure_digests(image, rewrite_candidates(result)))
+    report = timed("build_report", build_report, image, result)
+    view = ImageView(image, result)
+    timed("live_files", lambda: view.live_files)
+    found = timed("findings", findings.run, view)
+    for rule in findings.RULES:
+        timed(f"  {rule.__module__.rsplit('.', 1)[-1]}", rule, view)
+    recs = timed("recommend", recommend, found, view, findings.dockerignore_lines(found))
+    full = dataclasses.replace(report, findings=found, recommendations=recs,
+                               optimized_bytes=optimized_bytes(report.summary.total_bytes, found,
+                                                               recs))
+    text = timed("render json", json_render.render, full)
+    print(f"  ({len(text):,} bytes of JSON)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,35 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="time the analysis N times")
     args = parser.parse_args(argv)
 
-    from imagescope import findings
-    from imagescope.api import ensure_digests
     from imagescope.cache import LayerCache
-    from imagescope.findings.view import ImageView
-    from imagescope.overlay import replay, rewrite_candidates
-    from imagescope.recommend import optimized_bytes, recommend
-    from imagescope.render import json as json_render
-    from imagescope.report import build_report
     from imagescope.sources import load
 
     cache = LayerCache(args.cache) if args.cache else None
     image = timed("load", lambda: load(args.reference, cache=cache))
     print(f"  ({sum(len(layer.entries) for layer in image.layers):,} entries)")
     for _ in range(args.repeat):
-        result = timed("replay", lambda: replay(image.layers))
-        timed("rewrite digests", lambda: ensure_digests(image, rewrite_candidates(result)))
-        report = timed("build_report", lambda: build_report(image, result))
-        view = ImageView(image, result)
-        timed("live_files", lambda: view.live_files)
-        found = timed("findings", lambda: findings.run(view))
-        for rule in findings.RULES:
-            timed(f"  {rule.__module__.rsplit('.', 1)[-1]}", lambda rule=rule: rule(view))
-        recs = timed("recommend", lambda: recommend(found, view,
-                                                    findings.dockerignore_lines(found)))
-        full: Any = dataclasses.replace(
-            report, findings=found, recommendations=recs,
-            optimized_bytes=optimized_bytes(report.summary.total_bytes, found, recs))
-        text = timed("render json", lambda: json_render.render(full))
-        print(f"  ({len(text):,} bytes of JSON)")
+        analyze_once(image, timed)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"  peak RSS {peak / 1024:.0f} MiB")
     return 0

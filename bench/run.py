@@ -63,21 +63,34 @@ class Sample:
     stderr: str = ""
 
 
+TIME = shutil.which("time", path="/usr/bin:/bin")  # GNU time
+
+
 def measure(cmd: Sequence[str], *, env: dict[str, str] | None = None,
             timeout: float | None = None, stdout: Path | None = None) -> Sample:
-    """Run `cmd` once: wall time, CPU time and peak RSS from wait4."""
-    with tempfile.TemporaryFile() as err, open(stdout or os.devnull, "wb") as out:
+    """Run `cmd` once: wall time, CPU time and peak RSS.
+
+    The command runs under GNU time, which forks it from its own small process: a child forked
+    straight from this Python would start its peak RSS at ours. On timeout the command (not
+    time) is killed, so its figures up to then are still reported.
+    """
+    with tempfile.TemporaryDirectory() as scratch, open(stdout or os.devnull, "wb") as out, \
+            open(Path(scratch) / "stderr", "w+b") as err:
+        figures = Path(scratch) / "time"
+        full = ([TIME, "-f", "%e %U %S %M %x", "-o", str(figures), *cmd] if TIME
+                else list(cmd))
         started = time.perf_counter()
-        proc = subprocess.Popen(list(cmd), stdout=out, stderr=err, env=env, cwd=RUN_DIR,
+        proc = subprocess.Popen(full, stdout=out, stderr=err, env=env, cwd=RUN_DIR,
                                 start_new_session=True)
         expired = threading.Event()
 
         def kill() -> None:
             expired.set()
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            for pid in _children(proc.pid) or [proc.pid]:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
         timer = threading.Timer(timeout, kill) if timeout else None
         if timer is not None:
@@ -91,8 +104,22 @@ def measure(cmd: Sequence[str], *, env: dict[str, str] | None = None,
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         text = err.read().decode("utf-8", "replace")
-    return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, proc.returncode,
-                  expired.is_set(), text[-2000:])
+        cpu, rss, rc = usage.ru_utime + usage.ru_stime, usage.ru_maxrss, proc.returncode
+        lines = figures.read_text().split("\n") if TIME and figures.exists() else []
+        values = [line.split() for line in lines if len(line.split()) == 5]
+        if values:
+            _, user, system, peak, code = values[-1]
+            cpu, rss, rc = float(user) + float(system), int(peak), int(code)
+            if expired.is_set() and rc == 0:
+                rc = -signal.SIGKILL
+    return Sample(wall, cpu, rss, rc, expired.is_set(), text[-2000:])
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 @dataclass
@@ -140,13 +167,15 @@ class Result:
         return f"{'≥ ' if self.timed_out else ''}{self.rss / MIB:.0f} MiB"
 
 
-def repeat(name: str, runs: int, make: Callable[[int], tuple[list[str], dict[str, str] | None]],
-           *, timeout: float | None = None, stdout: Path | None = None,
+def repeat(name: str, runs: int, cmd: list[str],
+           env: dict[str, str] | Callable[[int], dict[str, str]] | None = None, *,
+           timeout: float | None = None, stdout: Path | None = None,
            ok_codes: tuple[int, ...] = (0,)) -> Result:
+    """Run `cmd` `runs` times (`env(i)` for run i when a function); stops at a failure."""
     result = Result(name, timeout=timeout, ok_codes=ok_codes)
     for i in range(runs):
-        cmd, env = make(i)
-        sample = measure(cmd, env=env, timeout=timeout, stdout=stdout)
+        sample = measure(cmd, env=env(i) if callable(env) else env, timeout=timeout,
+                         stdout=stdout)
         result.samples.append(sample)
         status = ("timeout" if sample.timed_out else
                   "ok" if sample.rc in ok_codes else f"exit {sample.rc}")
@@ -301,13 +330,13 @@ def ratio(a: Result, b: Result | None) -> float | None:
 def table(rows: list[Row], info: dict[str, str], header: list[str]) -> str:
     """The results as Markdown, with the machine and the images they were measured on."""
     lines = [
-        f"Machine: {info['cpu']}, {info['nproc']} CPUs, {info['ram']} RAM, {info['os']}; "
-        f"Python {info['python']} ({info['imagescope']}), zlib {info['zlib']}, isal "
-        f"{info['isal']}, zstandard {info['zstandard']}; {info['dive']}.",
+        (f"Machine: {info['cpu']}, {info['nproc']} CPUs, {info['ram']} RAM, {info['os']}; "
+         f"Python {info['python']} ({info['imagescope']}), zlib {info['zlib']}, isal "
+         f"{info['isal']}, zstandard {info['zstandard']}; {info['dive']}."),
         *header,
         "",
-        "| case | imagescope | peak RSS | baseline | baseline RSS | wall ratio | RSS ratio "
-        "| target | met |",
+        ("| case | imagescope | peak RSS | baseline | baseline RSS | wall ratio | RSS ratio "
+         "| target | met |"),
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -333,7 +362,7 @@ def table(rows: list[Row], info: dict[str, str], header: list[str]) -> str:
 # --------------------------------------------------------------------------- main
 
 
-def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear script
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
@@ -380,30 +409,25 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
             print(f"\n[{fmt}] {archive} ({Path(archive).stat().st_size / MIB:,.0f} MiB)",
                   flush=True)
             out = work / f"{fmt}.json"
-            cold = repeat(f"imagescope {fmt} cold", runs,
-                          lambda i, a=archive, o=out: (inspect_cmd(a, o),
-                                                       scope_env(work / "cold" / str(i))),
-                          timeout=900)
+            cold = repeat(f"imagescope {fmt} cold", runs, inspect_cmd(archive, out),
+                          lambda i: scope_env(work / "cold" / str(i)), timeout=900)
             reports[fmt] = figures(out)
             if out.exists():
                 shutil.copy(out, RESULTS / f"big-{fmt}.json")
             warm_cache = work / "cold" / str(len(cold.samples) - 1)
-            warm = repeat(f"imagescope {fmt} warm", runs,
-                          lambda i, a=archive: (inspect_cmd(a), scope_env(warm_cache)),
-                          timeout=900)
+            warm = repeat(f"imagescope {fmt} warm", runs, inspect_cmd(archive),
+                          scope_env(warm_cache), timeout=900)
             kind = {"legacy": "plain", "gzip": "gzip", "zstd": "zstd"}[fmt]
             blobs = [layer["blobs"][kind][0] for layer in big["layers"]]
             floors = [repeat(f"floor {kind}: {'tar -t' if kind == 'plain' else 'CLI'}", runs,
-                             lambda i, k=kind, b=blobs: (floor_cli(k, b), None))]
+                             floor_cli(kind, blobs))]
             if kind != "plain":
-                floors.append(repeat(f"floor {kind}: Python", runs,
-                                     lambda i, k=kind, a=archive: (floor_python(k, a), None)))
+                floors.append(repeat(f"floor {kind}: Python", runs, floor_python(kind, archive)))
             floor = min((f for f in floors if f.ok), key=lambda f: f.wall, default=floors[0])
             others = ", ".join(f"{f.name.split(': ')[1]} {f.wall_text()}" for f in floors)
             if fmt == "legacy" and "dive" not in args.skip:
                 dive = repeat("dive", runs,
-                              lambda i, a=archive: ([str(DIVE), "--source", "docker-archive",
-                                                     "--ci", a], None),
+                              [str(DIVE), "--source", "docker-archive", "--ci", archive],
                               timeout=dive_timeout, ok_codes=(0, 1))  # --ci: 1 = rule failed
                 r = ratio(cold, dive)
                 rows.append(Row("legacy archive: imagescope vs dive", cold, dive,
@@ -436,10 +460,10 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
             else:
                 old, new = big["archives"]["legacy"], built["big2"]["archives"]["legacy"]
                 diff = repeat("imagescope diff cold", runs,
-                              lambda i: ([str(IMAGESCOPE), "diff", "--format", "json",
-                                          "--no-progress", old, new],
-                                         scope_env(work / f"diff-{i}")), timeout=900,
-                              ok_codes=(0, 1))
+                              [str(IMAGESCOPE), "diff", "--format", "json", "--no-progress",
+                               old, new],
+                              lambda i: scope_env(work / f"diff-{i}"), timeout=900,
+                              ok_codes=(0, 1))  # 1: a gate failed (none is set)
                 pair = Result("inspect v1 + inspect v2")
                 for i in range(runs):
                     a = measure(inspect_cmd(old), env=scope_env(work / f"pair-{i}"))
@@ -459,16 +483,15 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
             print("\n[tiny] one 1 KiB file: the baseline for memory", flush=True)
             for fmt in ("legacy", "gzip", "zstd"):
                 tiny[fmt] = repeat(f"imagescope tiny {fmt}", 1,
-                                   lambda i, f=fmt: (inspect_cmd(built["tiny"]["archives"][f]),
-                                                     scope_env(work / f"tiny-{f}")))
+                                   inspect_cmd(built["tiny"]["archives"][fmt]),
+                                   scope_env(work / f"tiny-{fmt}"))
 
         if "wide" not in args.skip:
             wide = built["wide"]
             entries = wide["stats"]["entries"]
             print(f"\n[wide] {entries:,} entries over {len(wide['layers'])} layers", flush=True)
-            result = repeat("imagescope wide cold", 1,
-                            lambda i: (inspect_cmd(wide["archives"]["legacy"]),
-                                       scope_env(work / "wide")), timeout=1200)
+            result = repeat("imagescope wide cold", 1, inspect_cmd(wide["archives"]["legacy"]),
+                            scope_env(work / "wide"), timeout=1200)
             base = tiny["legacy"]
             rows.append(Row(f"{entries:,} entries (legacy archive)", result, None,
                             "peak RSS ≤ 1 GiB", result.ok and result.rss <= GIB,
@@ -482,9 +505,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
             nbytes = huge["stats"]["file_bytes"]
             print(f"\n[huge] one {nbytes / GIB:.1f} GiB file", flush=True)
             for fmt in ("legacy", "gzip", "zstd"):
-                result = repeat(f"imagescope huge {fmt}", 1,
-                                lambda i, f=fmt: (inspect_cmd(huge["archives"][f]),
-                                                  scope_env(work / f"huge-{f}")), timeout=900)
+                result = repeat(f"imagescope huge {fmt}", 1, inspect_cmd(huge["archives"][fmt]),
+                                scope_env(work / f"huge-{fmt}"), timeout=900)
                 grew = result.rss - tiny[fmt].rss
                 rows.append(Row(f"{fmt}: one {nbytes / GIB:.1f} GiB file vs one 1 KiB file",
                                 result, tiny[fmt], "RSS ≤ the small file's + 16 MiB",
@@ -497,16 +519,16 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
     elapsed = time.perf_counter() - started
     load_after = os.getloadavg()
     header = [
-        f"Image `big`: {len(big['layers'])} layers, {big_stats['entries']:,} entries, "
-        f"{big_stats['file_bytes'] / GIB:.2f} GiB in regular files, "
-        f"{big_stats['whiteouts']:,} whiteouts ({most_whiteouts:,} single-file whiteouts in one "
-        f"layer), {big_stats['opaques']} opaque whiteout, {big_stats['hardlinks']} hardlinks; "
-        f"archives: legacy {Path(big['archives']['legacy']).stat().st_size / GIB:.2f} GiB, "
-        f"gzip {Path(big['archives']['gzip']).stat().st_size / GIB:.2f} GiB, "
-        f"zstd {Path(big['archives']['zstd']).stat().st_size / GIB:.2f} GiB.",
-        f"Median of {runs} run(s) per case, files in the page cache, load average "
-        f"{load_before[0]:.2f} before and {load_after[0]:.2f} after; whole run "
-        f"{elapsed / 60:.1f} min (`make bench{' QUICK=1' if args.quick else ''}`).",
+        (f"Image `big`: {len(big['layers'])} layers, {big_stats['entries']:,} entries, "
+         f"{big_stats['file_bytes'] / GIB:.2f} GiB in regular files, "
+         f"{big_stats['whiteouts']:,} whiteouts ({most_whiteouts:,} single-file whiteouts in one "
+         f"layer), {big_stats['opaques']} opaque whiteout, {big_stats['hardlinks']} hardlinks; "
+         f"archives: legacy {Path(big['archives']['legacy']).stat().st_size / GIB:.2f} GiB, "
+         f"gzip {Path(big['archives']['gzip']).stat().st_size / GIB:.2f} GiB, "
+         f"zstd {Path(big['archives']['zstd']).stat().st_size / GIB:.2f} GiB."),
+        (f"Median of {runs} run(s) per case, files in the page cache, load average "
+         f"{load_before[0]:.2f} before and {load_after[0]:.2f} after; whole run "
+         f"{elapsed / 60:.1f} min (`make bench{' QUICK=1' if args.quick else ''}`)."),
     ]
     text = table(rows, info, header)
     print("\n" + text)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -36,7 +37,7 @@ def differences(a: Any, b: Any, path: str = "$", out: list[str] | None = None,
 
 def main(argv: list[str] | None = None) -> int:
     old_path, new_path = (argv or sys.argv[1:])[:2]
-    old_text, new_text = open(old_path).read(), open(new_path).read()
+    old_text, new_text = Path(old_path).read_text(), Path(new_path).read_text()
     if old_text == new_text:
         print(f"identical ({len(old_text):,} bytes)")
         return 0

@@ -207,7 +207,7 @@ class LayerStats:
     opaques: int = 0
 
     def add(self, other: LayerStats) -> None:
-        for name in self.__slots__:  # type: ignore[attr-defined]
+        for name in self.__slots__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
@@ -273,7 +273,7 @@ class LayerFiles:
         return {"diff_id": self.diff_id,
                 "blobs": {k: [b.path, b.digest, b.size] for k, b in self.blobs.items()},
                 "stats": {name: getattr(self.stats, name)
-                          for name in LayerStats.__slots__}}  # type: ignore[attr-defined]
+                          for name in LayerStats.__slots__}}
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> LayerFiles:
