@@ -177,15 +177,42 @@ def repeat(name: str, runs: int, cmd: list[str],
         sample = measure(cmd, env=env(i) if callable(env) else env, timeout=timeout,
                          stdout=stdout)
         result.samples.append(sample)
-        status = ("timeout" if sample.timed_out else
-                  "ok" if sample.rc in ok_codes else f"exit {sample.rc}")
-        print(f"    {name} #{i + 1}: {sample.wall:7.2f} s wall {sample.cpu:7.2f} s cpu "
-              f"{sample.rss_kib / 1024:6.0f} MiB  {status}", flush=True)
-        if sample.rc not in ok_codes and not sample.timed_out and sample.stderr.strip():
-            print("      " + sample.stderr.strip().splitlines()[-1], flush=True)
+        _report(name, i, sample, ok_codes)
         if sample.timed_out or sample.rc not in ok_codes:
             break  # a hang or a failure repeats: once is enough
     return result
+
+
+@dataclass
+class Case:
+    name: str
+    cmd: list[str]
+    env: dict[str, str] | Callable[[int], dict[str, str]] | None = None
+    timeout: float | None = None
+
+
+def interleaved(cases: list[Case], runs: int) -> list[Result]:
+    """Run each case `runs` times, round by round (case 1, case 2, …, then again), so that a
+    ratio between two cases compares runs made under the same conditions."""
+    results = [Result(case.name, timeout=case.timeout) for case in cases]
+    for i in range(runs):
+        for case, result in zip(cases, results, strict=True):
+            if result.samples and not result.ok:
+                continue  # failed once: it would fail again
+            env = case.env(i) if callable(case.env) else case.env
+            sample = measure(case.cmd, env=env, timeout=case.timeout)
+            result.samples.append(sample)
+            _report(case.name, i, sample, result.ok_codes)
+    return results
+
+
+def _report(name: str, i: int, sample: Sample, ok_codes: tuple[int, ...]) -> None:
+    status = ("timeout" if sample.timed_out else
+              "ok" if sample.rc in ok_codes else f"exit {sample.rc}")
+    print(f"    {name} #{i + 1}: {sample.wall:7.2f} s wall {sample.cpu:7.2f} s cpu "
+          f"{sample.rss_kib / 1024:6.0f} MiB  {status}", flush=True)
+    if sample.rc not in ok_codes and not sample.timed_out and sample.stderr.strip():
+        print("      " + sample.stderr.strip().splitlines()[-1], flush=True)
 
 
 # --------------------------------------------------------------------------- the commands
@@ -294,6 +321,13 @@ def machine() -> dict[str, str]:
     }
 
 
+def cpu_jiffies() -> tuple[int, int]:
+    """(all, stolen): CPU time of the machine so far, and what the hypervisor gave to others."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    values = [int(v) for v in fields]
+    return sum(values[:8]), values[7] if len(values) > 7 else 0
+
+
 def figures(path: Path) -> Any:
     """What must not change between runs and formats: summary, waste and findings."""
     try:
@@ -385,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     big, big_stats = built["big"], built["big"]["stats"]
     info = machine()
     load_before = os.getloadavg()
+    jiffies_before = cpu_jiffies()
     print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
     print(f"load average before: {load_before[0]:.2f}")
     most_whiteouts = max(layer["stats"]["whiteouts"] for layer in big["layers"])
@@ -409,20 +444,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n[{fmt}] {archive} ({Path(archive).stat().st_size / MIB:,.0f} MiB)",
                   flush=True)
             out = work / f"{fmt}.json"
-            cold = repeat(f"imagescope {fmt} cold", runs, inspect_cmd(archive, out),
-                          lambda i: scope_env(work / "cold" / str(i)), timeout=900)
+            kind = {"legacy": "plain", "gzip": "gzip", "zstd": "zstd"}[fmt]
+            blobs = [layer["blobs"][kind][0] for layer in big["layers"]]
+            cases: list[Case] = [
+                Case(f"imagescope {fmt} cold", inspect_cmd(archive, out),
+                     lambda i: scope_env(work / "cold" / str(i)), timeout=900),
+                Case(f"imagescope {fmt} warm", inspect_cmd(archive),  # the cache cold run i filled
+                     lambda i: scope_env(work / "cold" / str(i)), timeout=900),
+                Case(f"floor {kind}: {'tar -t' if kind == 'plain' else 'CLI'}",
+                     floor_cli(kind, blobs)),
+            ]
+            if kind != "plain":
+                cases.append(Case(f"floor {kind}: Python", floor_python(kind, archive)))
+            cold, warm, *floors = interleaved(cases, runs)
             reports[fmt] = figures(out)
             if out.exists():
                 shutil.copy(out, RESULTS / f"big-{fmt}.json")
-            warm_cache = work / "cold" / str(len(cold.samples) - 1)
-            warm = repeat(f"imagescope {fmt} warm", runs, inspect_cmd(archive),
-                          scope_env(warm_cache), timeout=900)
-            kind = {"legacy": "plain", "gzip": "gzip", "zstd": "zstd"}[fmt]
-            blobs = [layer["blobs"][kind][0] for layer in big["layers"]]
-            floors = [repeat(f"floor {kind}: {'tar -t' if kind == 'plain' else 'CLI'}", runs,
-                             floor_cli(kind, blobs))]
-            if kind != "plain":
-                floors.append(repeat(f"floor {kind}: Python", runs, floor_python(kind, archive)))
             floor = min((f for f in floors if f.ok), key=lambda f: f.wall, default=floors[0])
             others = ", ".join(f"{f.name.split(': ')[1]} {f.wall_text()}" for f in floors)
             if fmt == "legacy" and "dive" not in args.skip:
@@ -518,6 +555,9 @@ def main(argv: list[str] | None = None) -> int:
 
     elapsed = time.perf_counter() - started
     load_after = os.getloadavg()
+    jiffies_after = cpu_jiffies()
+    total = jiffies_after[0] - jiffies_before[0]
+    stolen = (jiffies_after[1] - jiffies_before[1]) / total if total else 0.0
     header = [
         (f"Image `big`: {len(big['layers'])} layers, {big_stats['entries']:,} entries, "
          f"{big_stats['file_bytes'] / GIB:.2f} GiB in regular files, "
@@ -526,8 +566,9 @@ def main(argv: list[str] | None = None) -> int:
          f"archives: legacy {Path(big['archives']['legacy']).stat().st_size / GIB:.2f} GiB, "
          f"gzip {Path(big['archives']['gzip']).stat().st_size / GIB:.2f} GiB, "
          f"zstd {Path(big['archives']['zstd']).stat().st_size / GIB:.2f} GiB."),
-        (f"Median of {runs} run(s) per case, files in the page cache, load average "
-         f"{load_before[0]:.2f} before and {load_after[0]:.2f} after; whole run "
+        (f"Median of {runs} run(s) per case, cases of a format run round by round, files in "
+         f"the page cache; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after, "
+         f"{stolen:.0%} of CPU time stolen by the hypervisor during the run; whole run "
          f"{elapsed / 60:.1f} min (`make bench{' QUICK=1' if args.quick else ''}`)."),
     ]
     text = table(rows, info, header)
@@ -537,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / "latest.md").write_text(text)
     (RESULTS / f"run-{stamp}.json").write_text(json.dumps({
         "machine": info, "runs": runs, "elapsed_s": elapsed,
-        "load": [load_before[0], load_after[0]],
+        "load": [load_before[0], load_after[0]], "stolen": stolen,
         "rows": [{"case": r.case, "target": r.target, "met": r.met, "note": r.note,
                   "ratio_wall": r.ratio_wall, "ratio_rss": r.ratio_rss,
                   "measured": [vars(s) for s in r.measured.samples],
