@@ -5,11 +5,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from imagescope import findings
 from imagescope.cache import LayerCache, ReadStats
-from imagescope.diff import Diff, content_candidates, final_files
-from imagescope.diff import compare as compare_files
 from imagescope.findings.view import ImageView
 from imagescope.layers import fill_digests
 from imagescope.limits import ReadLimits
@@ -18,6 +17,10 @@ from imagescope.overlay import replay, rewrite_candidates
 from imagescope.progress import Progress
 from imagescope.recommend import optimized_bytes, recommend
 from imagescope.report import Report, build_report, with_base
+
+if TYPE_CHECKING:  # imported by compare: an inspect never loads the diff machinery
+    from imagescope.diff import Diff
+from imagescope.report_codec import image_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +67,29 @@ def inspect(reference: str, *, pull: str = "missing", platform: str | None = Non
             stats: ReadStats | None = None, limits: ReadLimits | None = None) -> Report:
     """Load `reference` from any source (engine, archive, OCI layout) and analyze it.
 
-    With `cache`, layer analyses are taken from and stored in it; `stats` counts layers read
-    from the source and served from the cache; `limits` guards the reads (`ReadLimits`).
+    With `cache`, an image inspected before is answered by its stored report (by
+    `report_codec.image_key`: nothing but the image's documents is read), and otherwise layer
+    analyses are taken from and stored in it, and the report stored (from verified reads only).
+    `stats` counts layers read from the source and served from the cache, and reports served;
+    `limits` guards the reads (`ReadLimits`).
     """
-    from imagescope.sources import load
+    from imagescope.sources import identify, load
 
-    return analyze(load(reference, pull=pull, platform=platform, progress=progress,
-                        cache=cache, stats=stats, limits=limits))
+    stats = stats if stats is not None else ReadStats()
+    limits = limits or ReadLimits()
+    if cache is not None:
+        known = identify(reference, pull=pull, platform=platform, progress=progress,
+                         cache=cache, limits=limits)
+        stored = cache.get_report(image_key(known)) if known is not None else None
+        if stored is not None:
+            stats.reports_from_cache += 1
+            return stored
+    image = load(reference, pull=pull, platform=platform, progress=progress, cache=cache,
+                 stats=stats, limits=limits)
+    report = analyze(image)
+    if cache is not None and limits.verify:
+        cache.put_report(image_key(image), report)
+    return report
 
 
 def compare(old_reference: str, new_reference: str, *, pull: str = "missing",
@@ -82,6 +101,8 @@ def compare(old_reference: str, new_reference: str, *, pull: str = "missing",
     Files of the same size written by different layers are compared by content digest; digests
     skipped while streaming are computed for those files only.
     """
+    from imagescope.diff import compare as compare_files
+    from imagescope.diff import content_candidates, final_files
     from imagescope.sources import load
 
     analyses = [analyze_image(load(reference, pull=pull, platform=platform, progress=progress,

@@ -11,7 +11,12 @@ compressed one whose decompressed tar was not hashed. What counts as a cache ent
   the uncompressed layer and rebased on a hit from a plain seekable source;
 - one file per engine image ID (`sha256-<hex>.image`): the image config (verified by its
   sha256 on read) and how `docker save` laid the layers out, so an unchanged engine image is
-  answered without streaming it again.
+  answered without streaming it again;
+- one file per image identity (`sha256-<hex>.report`, `report_codec.image_key`: the image's
+  metadata and its layers' digests): the whole report, so an image inspected before is answered
+  without reading, replaying or analysing its layers. Reports are stored only from verified
+  reads, and their fingerprint covers every module of imagescope: any change to the code that
+  could change a report makes every stored report a miss.
 
 A file is trusted only when its magic, format version, record kind, key, analysis fingerprint
 (this imagescope and the code that makes entries) and xxh3-128 checksum all agree and its payload
@@ -44,13 +49,16 @@ from typing import Any
 import xxhash
 import zstandard
 
+from imagescope import report_codec
 from imagescope.model import Entry, EntryKind
+from imagescope.report import Report
 
 FORMAT_VERSION = 1
 MAGIC = b"imgscope"
 _LAYER_RECORD = 1
 _IMAGE_RECORD = 2
-_SUFFIXES = {_LAYER_RECORD: ".layer", _IMAGE_RECORD: ".image"}
+_REPORT_RECORD = 3
+_SUFFIXES = {_LAYER_RECORD: ".layer", _IMAGE_RECORD: ".image", _REPORT_RECORD: ".report"}
 # magic, format version, record kind, analysis fingerprint, key length, payload length
 _HEADER = struct.Struct("<8sHHQIQ")
 _CHECKSUM_BYTES = 16
@@ -166,6 +174,27 @@ class LayerCache:
             return False
         return self._write(image_id, _IMAGE_RECORD, _encode_image(record))
 
+    # ------------------------------------------------------------------ reports
+
+    def get_report(self, key: str | None) -> Report | None:
+        """The report stored under the image identity `key`, or None."""
+        payload = self._read(key, _REPORT_RECORD)
+        if payload is None:
+            return None
+        try:
+            with _collector_paused():
+                return report_codec.decode(_decompress(payload))
+        except ValueError:
+            return None
+
+    def put_report(self, key: str | None, report: Report) -> bool:
+        """Store the report of the image identity `key`; True when written."""
+        if key is None or self._path(key, _REPORT_RECORD) is None:
+            return False
+        payload = zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(
+            report_codec.encode(report))
+        return self._write(key, _REPORT_RECORD, payload)
+
     # ------------------------------------------------------------------ files
 
     def _path(self, key: str | None, kind: int) -> Path | None:
@@ -229,7 +258,8 @@ class LayerCache:
 
 @dataclass(slots=True)
 class ReadStats:
-    """What loading cost: layers parsed from the source vs. layers served from the cache.
+    """What loading cost: layers parsed from the source vs. layers served from the cache, and
+    images whose whole report came from the cache.
 
     Counts are events: a cached layer read again for missing digests counts in both.
     `engine_saves` is the number of `docker save` streams, None when no engine was asked.
@@ -238,10 +268,14 @@ class ReadStats:
     layers_read: int = 0
     layers_from_cache: int = 0
     engine_saves: int | None = None
+    reports_from_cache: int = 0  # images answered by a stored report, no layer looked at
 
     def summary(self) -> str:
-        """`layers: 2 read, 3 from cache` (`; engine saves streamed: N` for engine images)."""
+        """`layers: 2 read, 3 from cache` (`; reports from cache: N` when some were,
+        `; engine saves streamed: N` for engine images)."""
         text = f"layers: {self.layers_read} read, {self.layers_from_cache} from cache"
+        if self.reports_from_cache:
+            text += f"; reports from cache: {self.reports_from_cache}"
         if self.engine_saves is not None:
             text += f"; engine saves streamed: {self.engine_saves}"
         return text
@@ -433,7 +467,8 @@ def _decompress(payload: bytes) -> bytes:
 def _wrap(payload: bytes, kind: int, key: str) -> bytes:
     """Header (magic, version, kind, fingerprint, key) + payload + xxh3-128 of both."""
     key_bytes = key.encode()
-    head = _HEADER.pack(MAGIC, FORMAT_VERSION, kind, fingerprint(), len(key_bytes), len(payload))
+    head = _HEADER.pack(MAGIC, FORMAT_VERSION, kind, _fingerprint(kind), len(key_bytes),
+                        len(payload))
     body = head + key_bytes + payload
     return body + xxhash.xxh3_128_digest(body)
 
@@ -445,7 +480,7 @@ def _unwrap(data: bytes, kind: int, key: str) -> bytes | None:
     magic, version, found_kind, found_print, key_length, payload_length = \
         _HEADER.unpack_from(data)
     if (magic != MAGIC or version != FORMAT_VERSION or found_kind != kind
-            or found_print != fingerprint()
+            or found_print != _fingerprint(kind)
             or len(data) != _HEADER.size + key_length + payload_length + _CHECKSUM_BYTES):
         return None
     body = memoryview(data)[:-_CHECKSUM_BYTES]
@@ -458,6 +493,11 @@ def _unwrap(data: bytes, kind: int, key: str) -> bytes | None:
 
 
 _FINGERPRINT: int | None = None
+_REPORT_FINGERPRINT: int | None = None
+
+
+def _fingerprint(kind: int) -> int:
+    return report_fingerprint() if kind == _REPORT_RECORD else fingerprint()
 
 
 def fingerprint() -> int:
@@ -480,6 +520,26 @@ def fingerprint() -> int:
     return _FINGERPRINT
 
 
+def report_fingerprint() -> int:
+    """Identifies the code that makes reports: `fingerprint` and the source of every module of
+    imagescope (analysis rules live all over the package)."""
+    global _REPORT_FINGERPRINT
+    if _REPORT_FINGERPRINT is None:
+        import imagescope
+
+        hasher = xxhash.xxh3_64()
+        hasher.update(str(fingerprint()).encode())
+        package = Path(imagescope.__file__ or "").parent
+        for module in sorted(package.rglob("*.py")):
+            hasher.update(module.relative_to(package).as_posix().encode() + b"\0")
+            try:
+                hasher.update(module.read_bytes())
+            except OSError:
+                pass
+        _REPORT_FINGERPRINT = hasher.intdigest()
+    return _REPORT_FINGERPRINT
+
+
 __all__ = [
     "FORMAT_VERSION",
     "LayerCache",
@@ -490,4 +550,5 @@ __all__ = [
     "default_directory",
     "digests_incomplete",
     "fingerprint",
+    "report_fingerprint",
 ]

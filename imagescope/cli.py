@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from rich.console import Console
 
 from imagescope import __version__
 from imagescope.errors import ExitCode, ImagescopeError, OutputError, UsageError
@@ -176,8 +175,7 @@ class _Loader:
         self.cache = None if no_cache else LayerCache.default()
         self.stats = ReadStats()
         self.show_stats = show_stats
-        self.err_console = Console(stderr=True)
-        self.show_progress = self.err_console.is_terminal if progress is None else progress
+        self.show_progress = _stderr_is_terminal() if progress is None else progress
 
     def run(self, call: Callable[..., _T], *args: Any) -> _T:
         """`call(*args, pull=…, platform=…, progress=…, cache=…, stats=…)` with live progress."""
@@ -185,9 +183,11 @@ class _Loader:
                                    "cache": self.cache, "stats": self.stats,
                                    "limits": self.limits}
         if self.show_progress:
+            from rich.console import Console
+
             from imagescope.render.progress import RichProgress
 
-            with RichProgress(self.err_console) as sink:
+            with RichProgress(Console(stderr=True)) as sink:
                 return call(*args, progress=sink, **options)
         return call(*args, **options)
 
@@ -238,7 +238,21 @@ def _finish(text: str, output: Path | None, results: list[GateResult]) -> None:
 
 def _terminal_width(output: Path | None) -> tuple[int, bool]:
     to_terminal = output is None and sys.stdout.isatty()
-    return (Console().width if to_terminal else 120), to_terminal
+    if not to_terminal:
+        return 120, False
+    from rich.console import Console
+
+    return Console().width, True
+
+
+def _stderr_is_terminal() -> bool:
+    """Whether rich would treat stderr as a terminal (rich is imported only when it might)."""
+    if not sys.stderr.isatty() and not any(os.environ.get(name) for name in
+                                           ("FORCE_TERMINAL", "TTY_COMPATIBLE")):
+        return False
+    from rich.console import Console
+
+    return Console(stderr=True).is_terminal
 
 
 _EPILOG = "Exit codes: 0 ok, 1 a gate failed, 2 usage error, 3 and up other errors (README)."

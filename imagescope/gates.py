@@ -11,10 +11,13 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from imagescope.diff import Diff, new_waste_bytes
 from imagescope.report import Report, WastedFile
 from imagescope.sizes import Growth
+
+if TYPE_CHECKING:  # imported by check_diff: an inspect never loads the diff machinery
+    from imagescope.diff import Diff
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +77,9 @@ def check_report(report: Report, settings: GateSettings) -> list[GateResult]:
     """Gates of `inspect`; the report's `base` (if any) decides what waste is inherited."""
     scope = _scope(report, settings)
     results: list[GateResult] = []
-    wasted_files = counted_waste(report, scope, settings.own_only)
-    wasted = sum(w.bytes for w in wasted_files)
     label = "own wasted" if settings.own_only and scope.base_layers else "wasted"
     if settings.max_wasted is not None:
+        wasted = sum(w.bytes for w in counted_waste(report, scope, settings.own_only))
         over = wasted - settings.max_wasted
         results.append(GateResult(
             "max-wasted", over <= 0,
@@ -117,6 +119,8 @@ def check_diff(diff: Diff, old: Report, new: Report, settings: GateSettings) -> 
 
     Each report's own `base` decides what its inherited waste is.
     """
+    from imagescope.diff import new_waste_bytes
+
     results = check_report(new, settings)
     if settings.max_growth is not None:
         growth = diff.total_bytes.delta

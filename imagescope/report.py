@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from imagescope.findings.model import Finding
@@ -82,7 +83,7 @@ class Report:
     image: ImageRef
     summary: Summary
     layers: list[LayerReport]
-    wasted_files: list[WastedFile]  # largest first, then by path
+    wasted_files: Sequence[WastedFile]  # largest first, then by path
     warnings: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # most severe first, then largest
     recommendations: list[Recommendation] = field(default_factory=list)  # most bytes saved first

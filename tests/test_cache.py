@@ -15,7 +15,7 @@ import pytest
 
 from fixtures import imagegen as g
 from imagescope import cache as cache_module
-from imagescope.api import ensure_digests, inspect
+from imagescope.api import analyze, ensure_digests
 from imagescope.cache import LayerCache, ReadStats, SavedImage, SavedLayer
 from imagescope.model import Entry, EntryKind
 from imagescope.render.json import report_document
@@ -246,8 +246,9 @@ def test_stale_temp_files_of_killed_runs_are_swept(tmp_path: Path) -> None:
 
 
 def report(reference: str | Path, cache: LayerCache | None) -> tuple[dict[str, Any], ReadStats]:
+    """The report with layers from `cache` (never a stored report: see test_report_cache)."""
     stats = ReadStats()
-    document = report_document(inspect(str(reference), cache=cache, stats=stats))
+    document = report_document(analyze(load(str(reference), cache=cache, stats=stats)))
     return document, stats
 
 
@@ -421,11 +422,17 @@ def test_cli_uses_the_xdg_cache_and_prints_stats(legacy_archive: Path,
     assert cold.stderr == "imagescope: layers: 3 read, 0 from cache\n"
     directory = private_cache_home / "imagescope" / "layers" / "v1"
     assert len(list(directory.glob("*.layer"))) == 3
+    assert len(list(directory.glob("*.report"))) == 1
     warm = run_cli("inspect", legacy_archive, "--format", "json", "--stats")
-    assert warm.stderr == "imagescope: layers: 0 read, 3 from cache\n"
+    assert warm.stderr == "imagescope: layers: 0 read, 0 from cache; reports from cache: 1\n"
     assert warm.stdout == cold.stdout
     quiet = run_cli("inspect", legacy_archive, "--format", "json")
     assert quiet.stderr == "" and quiet.stdout == cold.stdout
+    for stored in directory.glob("*.report"):
+        stored.unlink()
+    from_layers = run_cli("inspect", legacy_archive, "--format", "json", "--stats")
+    assert from_layers.stderr == "imagescope: layers: 0 read, 3 from cache\n"
+    assert from_layers.stdout == cold.stdout
 
 
 def test_no_cache_leaves_the_cache_alone(legacy_archive: Path, private_cache_home: Path) -> None:
@@ -451,12 +458,13 @@ def test_concurrent_runs_share_a_fresh_cache(tmp_path: Path) -> None:
     assert [run.returncode for run in runs] == [0] * 4, [err for _, err in outputs]
     assert len({out for out, _ in outputs}) == 1
     directory = home / "imagescope" / "layers" / "v1"
-    assert [name for name in cache_files(directory) if not name.endswith(".layer")] == []
+    assert [name for name in cache_files(directory)
+            if not name.endswith((".layer", ".report"))] == []
     cache = LayerCache(directory)
     # gzip blobs are verified by their own digests, and cached under them (blobs.BlobChecks)
     assert all(cache.get(digest) is not None for digest in built.layer_digests)
     warm = run_cli("inspect", archive, "--format", "json", "--stats",
                    env={"XDG_CACHE_HOME": str(home)})
-    assert warm.stderr == "imagescope: layers: 0 read, 5 from cache\n"
+    assert warm.stderr == "imagescope: layers: 0 read, 0 from cache; reports from cache: 1\n"
     assert warm.stdout.encode() == outputs[0][0]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -57,7 +58,7 @@ class Finding:
     title: str  # one line, no file contents
     subject: str
     bytes: int
-    files: tuple[FileRef, ...]  # largest first, then by path
+    files: Sequence[FileRef]  # largest first, then by path
     layers: tuple[int, ...]  # the steps involved, ascending
     removable: bool = False
     detail: str = ""

@@ -3,20 +3,40 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from imagescope.diff import Change, Diff, FindingChange
 from imagescope.gates import GateResult
+from imagescope.records import Records
 from imagescope.render import jsontext
 from imagescope.report import ImageRef, Report
+
+if TYPE_CHECKING:  # an inspect never loads the diff machinery
+    from imagescope.diff import Change, Diff, FindingChange
 
 SCHEMA_VERSION = 1
 MAX_FILES_PER_FINDING = 1000  # the largest; `file_count` says how many there are
 
 
+WASTED_FILE_KEYS = ("path", "bytes", "layer_index", "hidden_by_layer", "how")
+_WASTED_FILE_FIELDS = ("path", "bytes", "layer_index", "hidden_by_layer", "how")
+FINDING_FILE_KEYS = ("path", "bytes", "layer_index", "hidden_by_layer")
+_FINDING_FILE_FIELDS = ("path", "bytes", "layer_index", "hidden_by")
+
+
+def _rows(records: Sequence[Any], keys: tuple[str, ...], fields: tuple[str, ...]
+          ) -> jsontext.Rows:
+    """`records` as JSON rows: `keys` named, the records' `fields` as values (enums as text)."""
+    if isinstance(records, Records):
+        columns = records.columns
+    else:
+        columns = tuple([getattr(record, name) for record in records] for name in fields)
+    return jsontext.Rows(keys, tuple(columns))
+
+
 def report_document(report: Report, gate_results: Sequence[GateResult] = ()
                     ) -> dict[str, Any]:
-    """The report as the JSON document of schema version SCHEMA_VERSION."""
+    """The report as the JSON document of schema version SCHEMA_VERSION; lists of files are
+    `jsontext.Rows` (their `records` are the lists of dicts)."""
     summary = report.summary
     return {
         "schema_version": SCHEMA_VERSION,
@@ -60,16 +80,7 @@ def report_document(report: Report, gate_results: Sequence[GateResult] = ()
             }
             for layer in report.layers
         ],
-        "wasted_files": [
-            {
-                "path": wasted.path,
-                "bytes": wasted.bytes,
-                "layer_index": wasted.layer_index,
-                "hidden_by_layer": wasted.hidden_by_layer,
-                "how": str(wasted.how),
-            }
-            for wasted in report.wasted_files
-        ],
+        "wasted_files": _rows(report.wasted_files, WASTED_FILE_KEYS, _WASTED_FILE_FIELDS),
         "findings": [
             {
                 "rule": finding.rule,
@@ -82,11 +93,8 @@ def report_document(report: Report, gate_results: Sequence[GateResult] = ()
                 "removable": finding.removable,
                 "layers": list(finding.layers),
                 "file_count": len(finding.files),
-                "files": [
-                    {"path": ref.path, "bytes": ref.bytes, "layer_index": ref.layer_index,
-                     "hidden_by_layer": ref.hidden_by}
-                    for ref in finding.files[:MAX_FILES_PER_FINDING]
-                ],
+                "files": _rows(finding.files[:MAX_FILES_PER_FINDING], FINDING_FILE_KEYS,
+                               _FINDING_FILE_FIELDS),
             }
             for finding in report.findings
         ],

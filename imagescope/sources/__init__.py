@@ -42,6 +42,29 @@ def load(ref: str, *, pull: str = "missing", platform: str | None = None,
     return image
 
 
+def identify(ref: str, *, pull: str = "missing", platform: str | None = None,
+             progress: Progress | None = None, cache: LayerCache,
+             limits: ReadLimits | None = None) -> Image | None:
+    """The image `load` would return, every layer's entries left empty, without reading a
+    layer: from the archive's or layout's documents (verified per `limits`), or for an engine
+    image from its metadata and the image record in `cache` (None when there is none).
+
+    Fails as `load` fails on a missing image or broken documents.
+    """
+    if pull not in PULL_POLICIES:
+        raise UsageError(f"--pull {pull!r}: expected one of {', '.join(PULL_POLICIES)}")
+    wanted = Platform.parse(platform) if platform else None
+    source = parse_ref(ref)
+    sink = progress or Progress()
+    if source.kind == ENGINE:
+        from imagescope.sources import engine
+
+        return engine.identify(source, reference=ref, pull=pull, platform=wanted,
+                               progress=sink, cache=cache)
+    nothing = Reuse(None, ReadStats(), only=frozenset())
+    return _load(source, ref, pull, wanted, sink, nothing, limits or ReadLimits())
+
+
 def _load(source: SourceRef, ref: str, pull: str, platform: Platform | None, progress: Progress,
           reuse: Reuse, limits: ReadLimits) -> Image:
     if source.kind == ENGINE:
@@ -94,4 +117,4 @@ def _same_entries(ours: list[Entry], fresh: list[Entry]) -> bool:
         (a.path, a.kind, a.size) == (b.path, b.kind, b.size) for a, b in zip(ours, fresh))
 
 
-__all__ = ["PULL_POLICIES", "load"]
+__all__ = ["PULL_POLICIES", "identify", "load"]

@@ -186,7 +186,8 @@ def read_layers(refs: list[LayerRef], locate: Locate, progress: Progress,
     With `reuse`, a layer the cache holds (`cache_lookup`) is served from it (its offsets
     rebased to this file when the blob is plain) and every layer read is stored under the
     digest it was verified against (`BlobChecks.cache_key`; not at all when unverified); a
-    layer `reuse` does not want (a re-read of other layers) is left empty.
+    layer `reuse` does not want (a re-read of other layers, an identification) is located and
+    left empty.
 
     Compressed blobs are decoded side by side (`_read_all`); whatever fails, the error is the
     one reading the layers in order would meet first.
@@ -201,15 +202,15 @@ def read_layers(refs: list[LayerRef], locate: Locate, progress: Progress,
     with ExitStack() as open_spans:
         try:
             for index, ref in enumerate(refs):
-                if not reuse.wanted(ref.diff_id):
-                    layers.append(Layer(index=index, entries=[], digest=ref.digest,
-                                        diff_id=ref.diff_id, media_type=ref.media_type,
-                                        stored_bytes=ref.size))
-                    continue
                 span = open_spans.enter_context(locate(ref))
                 if ref.size is not None and ref.size != span.size:
                     raise CorruptArchive(f"{_label(index, ref)}: blob is {span.size} bytes but "
                                          f"the manifest says {ref.size}")
+                if not reuse.wanted(ref.diff_id):
+                    layers.append(Layer(index=index, entries=[], digest=ref.digest,
+                                        diff_id=ref.diff_id, media_type=ref.media_type,
+                                        stored_bytes=span.size))
+                    continue
                 seen = done.get((span.path, span.offset, ref.digest, ref.diff_id))
                 incomplete = False
                 read: _Read | None = None

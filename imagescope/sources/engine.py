@@ -17,7 +17,7 @@ import docker.models.images
 import requests
 import urllib3.exceptions
 
-from imagescope.cache import Reuse, SavedImage, SavedLayer, digests_incomplete
+from imagescope.cache import LayerCache, Reuse, SavedImage, SavedLayer, digests_incomplete
 from imagescope.errors import (
     CorruptArchive,
     EngineError,
@@ -131,6 +131,35 @@ def load(source: SourceRef, *, reference: str, pull: str, platform: Platform | N
                 raise
     finally:
         client.close()
+    return _described(result, attrs, name)
+
+
+def identify(source: SourceRef, *, reference: str, pull: str, platform: Platform | None,
+             progress: Progress, cache: LayerCache) -> Image | None:
+    """The image `load` would return, without its layers' entries (every layer empty), from
+    the engine's metadata and the image record in `cache`; None when that record is missing or
+    disagrees with the engine, or when `pull` is `always` (the load pulls first)."""
+    if pull == "always":
+        return None
+    client = _connect()
+    try:
+        image = _resolve(client, source.location, pull, platform, progress)
+        attrs: dict[str, Any] = image.attrs
+    finally:
+        client.close()
+    found = _cached_plan(attrs, cache, platform)
+    if found is None:
+        return None
+    plan, record = found
+    layers = [Layer(index=index, entries=[], digest=saved.digest, diff_id=saved.diff_id,
+                    media_type=saved.media_type, stored_bytes=saved.stored_bytes)
+              for index, saved in enumerate(record.layers)]
+    return _described(to_image(plan, layers, reference=reference, source=ENGINE), attrs,
+                      source.location)
+
+
+def _described(result: Image, attrs: dict[str, Any], name: str) -> Image:
+    """`result` with what the engine says of the image: ID, repo digest, platform."""
     result.image_id = attrs.get("Id") or result.image_id
     result.repo_digest = _repo_digest(name, attrs.get("RepoDigests"))
     found = _platform_of(attrs)
@@ -191,29 +220,15 @@ def _streamed(image: docker.models.images.Image, attrs: dict[str, Any], *, name:
 
 def _from_cache(attrs: dict[str, Any], reuse: Reuse, *, reference: str,
                 platform: Platform | None) -> Image | None:
-    """The image from the cache alone, or None unless the record and every layer are there.
-
-    The record must agree with the engine: same image ID (its key), same diff_ids in the config
-    and in the engine's RootFS.Layers, a config for the platform asked.
-    """
+    """The image from the cache alone, or None unless the record (`_cached_plan`) and every
+    layer are there."""
     cache = reuse.cache
     if cache is None or reuse.only is not None:
         return None
-    record = cache.get_image(attrs.get("Id"))
-    if record is None:
+    found = _cached_plan(attrs, cache, platform)
+    if found is None:
         return None
-    try:
-        config = parse_json(record.config, "cached image config")
-    except CorruptArchive:
-        return None
-    rootfs = config.get("rootfs") if isinstance(config, dict) else None
-    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
-    if (not isinstance(diff_ids, list) or diff_ids != _engine_diff_ids(attrs)
-            or diff_ids != [layer.diff_id for layer in record.layers]):
-        return None
-    found = Platform.from_doc(config)
-    if platform is not None and found is not None and not found.matches(platform):
-        return None
+    plan, record = found
     served: dict[str, list[Entry]] = {}
     layers: list[Layer] = []
     for index, saved in enumerate(record.layers):
@@ -230,12 +245,35 @@ def _from_cache(attrs: dict[str, Any], reuse: Reuse, *, reference: str,
                             stored_bytes=saved.stored_bytes,
                             digests_incomplete=digests_incomplete(entries)))
     reuse.stats.layers_from_cache += len(served)
+    return to_image(plan, layers, reference=reference, source=ENGINE)
+
+
+def _cached_plan(attrs: dict[str, Any], cache: LayerCache,
+                 platform: Platform | None) -> tuple[Plan, SavedImage] | None:
+    """The plan of the image from its cached record, if the record agrees with the engine:
+    same image ID (its key), same diff_ids in the config and in the engine's RootFS.Layers, a
+    config for the platform asked."""
+    record = cache.get_image(attrs.get("Id"))
+    if record is None:
+        return None
+    try:
+        config = parse_json(record.config, "cached image config")
+    except CorruptArchive:
+        return None
+    rootfs = config.get("rootfs") if isinstance(config, dict) else None
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if (not isinstance(diff_ids, list) or diff_ids != _engine_diff_ids(attrs)
+            or diff_ids != [layer.diff_id for layer in record.layers]):
+        return None
+    found = Platform.from_doc(config)
+    if platform is not None and found is not None and not found.matches(platform):
+        return None
     plan = Plan(config=config, image_id=record.config_digest,
                 manifest_digest=record.manifest_digest,
                 layers=[LayerRef(key=s.key, digest=s.digest, diff_id=s.diff_id,
                                  media_type=s.media_type, size=s.stored_bytes)
                         for s in record.layers])
-    return to_image(plan, layers, reference=reference, source=ENGINE)
+    return plan, record
 
 
 def _skippable(attrs: dict[str, Any],

@@ -1,6 +1,7 @@
-"""The layer analysis cache against a real engine: a warm cache answers without `docker save`,
-a partial one streams once and parses only what it lacks, and entries cached from an archive of
-the same image (no content digests) still give the exact identical-rewrite bytes."""
+"""The cache against a real engine: a stored report answers without `docker save` and without
+a layer; warm layers answer without `docker save`, a partial layer cache streams once and parses
+only what it lacks, and entries cached from an archive of the same image (no content digests)
+still give the exact identical-rewrite bytes."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ DOCKERFILE = ("RUN dd if=/dev/zero of=/data bs=1000 count=3\n"
 OWN_LAYERS = 3
 IDENTICAL_REWRITE_BYTES = 3000
 _STATS = re.compile(r"imagescope: layers: (\d+) read, (\d+) from cache"
-                    r"(?:; engine saves streamed: (\d+))?\n")
+                    r"(?:; reports from cache: (\d+))?(?:; engine saves streamed: (\d+))?\n")
+REPORT_HIT = (0, 0, 1, 0)
 
 
 @pytest.fixture(scope="module")
@@ -32,29 +34,42 @@ def cache_image(images: SessionImages) -> str:
 
 
 def inspect(imagescope: Cli, reference: str, *extra: str) -> tuple[CliResult, tuple[int, ...]]:
-    """The JSON report and (layers read, layers from cache, engine saves streamed or -1)."""
+    """The JSON report and (layers read, layers from cache, reports from cache, engine saves
+    streamed or -1)."""
     result = imagescope("inspect", reference, "--format", "json", "--pull", "never", "--stats",
                         *extra)
     assert result.exit_code == ExitCode.OK, result.stderr
     counts = _STATS.fullmatch(result.stderr)
     assert counts is not None, result.stderr
-    return result, tuple(int(n) if n is not None else -1 for n in counts.groups())
+    read, cached, reports, saves = counts.groups()
+    return result, (int(read), int(cached), int(reports or 0), int(saves) if saves else -1)
 
 
 def layer_files(cache_home: Path) -> list[Path]:
     return sorted((cache_home / "imagescope" / "layers" / "v1").glob("*.layer"))
 
 
+def forget_reports(cache_home: Path) -> None:
+    """Leave only layers and image records: the next inspect analyses the layers again."""
+    for stored in (cache_home / "imagescope" / "layers" / "v1").glob("*.report"):
+        stored.unlink()
+
+
 def test_a_warm_cache_answers_without_streaming_the_image(
-        imagescope: Cli, cache_image: str, base_image: BaseImage) -> None:
+        imagescope: Cli, cache_image: str, base_image: BaseImage,
+        private_cache_home: Path) -> None:
     layers = base_image.layer_count + OWN_LAYERS
     cold, counts = inspect(imagescope, cache_image)
-    assert counts == (layers, 0, 1)
+    assert counts == (layers, 0, 0, 1)
+    stored, counts = inspect(imagescope, cache_image)
+    assert counts == REPORT_HIT
+    assert stored.stdout == cold.stdout
+    forget_reports(private_cache_home)
     warm, counts = inspect(imagescope, cache_image)
-    assert counts == (0, layers, 0)
+    assert counts == (0, layers, 0, 0)
     assert warm.stdout == cold.stdout
     uncached, counts = inspect(imagescope, cache_image, "--no-cache")
-    assert counts == (layers, 0, 1)
+    assert counts == (layers, 0, 0, 1)
     assert uncached.stdout == cold.stdout
     assert f'"identical_rewrite_bytes": {IDENTICAL_REWRITE_BYTES},' in cold.stdout
 
@@ -65,11 +80,13 @@ def test_a_partial_cache_streams_once_and_parses_only_what_it_lacks(
     layers = base_image.layer_count + OWN_LAYERS
     cold, _ = inspect(imagescope, cache_image)
     layer_files(private_cache_home)[0].write_bytes(b"not an entry")
+    forget_reports(private_cache_home)
     partial, counts = inspect(imagescope, cache_image)
-    assert counts == (1, layers - 1, 1)
+    assert counts == (1, layers - 1, 0, 1)
     assert partial.stdout == cold.stdout
+    forget_reports(private_cache_home)
     _, counts = inspect(imagescope, cache_image)
-    assert counts == (0, layers, 0)
+    assert counts == (0, layers, 0, 0)
 
 
 def test_entries_cached_from_an_archive_still_decide_identical_rewrites(
@@ -86,11 +103,17 @@ def test_entries_cached_from_an_archive_still_decide_identical_rewrites(
             out.write(chunk)
     for entry in layer_files(private_cache_home):
         entry.unlink()
+    forget_reports(private_cache_home)
     _, counts = inspect(imagescope, f"docker-archive:{archive}")
-    assert counts == (layers, 0, -1)
+    assert counts == (layers, 0, 0, -1)
+    forget_reports(private_cache_home)
     served, counts = inspect(imagescope, cache_image)
-    assert counts == (2, layers, 1)  # the layers writing /data twice, read again for digests
+    assert counts == (2, layers, 0, 1)  # the layers writing /data twice, read again for digests
     assert served.stdout == expected.stdout
+    forget_reports(private_cache_home)
     again, counts = inspect(imagescope, cache_image)
-    assert counts == (0, layers, 0)
+    assert counts == (0, layers, 0, 0)
     assert again.stdout == expected.stdout
+    stored, counts = inspect(imagescope, cache_image)
+    assert counts == REPORT_HIT
+    assert stored.stdout == expected.stdout

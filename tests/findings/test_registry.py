@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from imagescope.findings import (
-    RULES,
     caches,
     config,
     context,
     docs,
     hidden,
+    rules,
     run,
     secrets,
     toolchain,
@@ -23,7 +23,7 @@ CLEAN = "/bin/sh -c rm /app/.env"
 
 
 def test_every_family_is_registered() -> None:
-    assert set(RULES) == {hidden.find, caches.find, toolchain.find, context.find, secrets.find,
+    assert set(rules()) == {hidden.find, caches.find, toolchain.find, context.find, secrets.find,
                           docs.find, config.find}
 
 
