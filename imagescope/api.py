@@ -79,7 +79,7 @@ def inspect(reference: str, *, pull: str = "missing", platform: str | None = Non
     limits = limits or ReadLimits()
     if cache is not None:
         known = identify(reference, pull=pull, platform=platform, progress=progress,
-                         cache=cache, limits=limits)
+                         cache=cache, stats=stats, limits=limits)
         stored = cache.get_report(image_key(known)) if known is not None else None
         if stored is not None:
             stats.reports_from_cache += 1

@@ -44,10 +44,11 @@ def load(ref: str, *, pull: str = "missing", platform: str | None = None,
 
 def identify(ref: str, *, pull: str = "missing", platform: str | None = None,
              progress: Progress | None = None, cache: LayerCache,
-             limits: ReadLimits | None = None) -> Image | None:
+             stats: ReadStats | None = None, limits: ReadLimits | None = None) -> Image | None:
     """The image `load` would return, every layer's entries left empty, without reading a
     layer: from the archive's or layout's documents (verified per `limits`), or for an engine
-    image from its metadata and the image record in `cache` (None when there is none).
+    image from its metadata and the image record in `cache` (None when there is none; `stats`
+    then counts the engine as asked, no save streamed yet).
 
     Fails as `load` fails on a missing image or broken documents.
     """
@@ -59,6 +60,8 @@ def identify(ref: str, *, pull: str = "missing", platform: str | None = None,
     if source.kind == ENGINE:
         from imagescope.sources import engine
 
+        if stats is not None and stats.engine_saves is None:
+            stats.engine_saves = 0
         return engine.identify(source, reference=ref, pull=pull, platform=wanted,
                                progress=sink, cache=cache)
     nothing = Reuse(None, ReadStats(), only=frozenset())

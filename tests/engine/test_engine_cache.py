@@ -5,6 +5,7 @@ still give the exact identical-rewrite bytes."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -117,3 +118,23 @@ def test_entries_cached_from_an_archive_still_decide_identical_rewrites(
     stored, counts = inspect(imagescope, cache_image)
     assert counts == REPORT_HIT
     assert stored.stdout == expected.stdout
+
+
+def test_a_tag_moved_to_another_image_is_not_answered_by_the_old_report(
+        imagescope: Cli, images: SessionImages, docker_client: docker.DockerClient,
+        base_image: BaseImage) -> None:
+    """The stored report is keyed by what the engine says the tag names now (image ID, layers):
+    retagging a rebuilt image makes the next inspect analyse the new one."""
+    first = images.build("moving-first", "RUN echo one > /version\n")
+    second = images.build("moving-second", "RUN dd if=/dev/zero of=/big bs=1000 count=5\n")
+    before, counts = inspect(imagescope, first)
+    assert counts == (base_image.layer_count + 1, 0, 0, 1)
+    repository, _, tag = first.rpartition(":")
+    docker_client.images.get(second).tag(repository, tag)
+    after, counts = inspect(imagescope, first)
+    assert counts[2] == 0  # no stored report: the image is another one
+    growth = (json.loads(after.stdout)["summary"]["total_bytes"]
+              - json.loads(before.stdout)["summary"]["total_bytes"])
+    assert growth == 5000 - len("one\n")  # /big instead of /version
+    again, counts = inspect(imagescope, first)
+    assert counts == REPORT_HIT and again.stdout == after.stdout
