@@ -278,8 +278,9 @@ def _read_all(reads: list[_Read], progress: Progress, limits: ReadLimits, reuse:
 
     Two or more compressed blobs are decoded on up to _READERS threads (zlib, ISA-L, zstd and
     hashlib let go of the GIL while they work), each through its own positioned reads of the
-    file; their bytes advance one progress bar. Plain blobs are walked where they are (their
-    parse holds the GIL and their digest already has a thread of its own).
+    file; their bytes advance one progress bar. The largest blobs start first, so that no
+    thread is left decoding a big layer alone at the end. Plain blobs are walked where they
+    are (their parse holds the GIL and their digest already has a thread of its own).
     """
     if _READERS < 2 or sum(1 for read in reads if not read.plain) < 2:
         for read in reads:
@@ -294,9 +295,12 @@ def _read_all(reads: list[_Read], progress: Progress, limits: ReadLimits, reuse:
     try:
         with ThreadPoolExecutor(max_workers=_READERS,
                                 thread_name_prefix="imagescope-read") as pool:
-            futures = [pool.submit(_read_span, _own_position(read.span), read.index,
-                                   read.label, read.ref, read.plain, read.checks, shared, limits)
-                       for read in reads]
+            largest_first = sorted(reads, key=lambda read: read.span.size, reverse=True)
+            submitted = {id(read): pool.submit(_read_span, _own_position(read.span), read.index,
+                                               read.label, read.ref, read.plain, read.checks,
+                                               shared, limits)
+                         for read in largest_first}
+            futures = [submitted[id(read)] for read in reads]
             try:
                 for read, future in zip(reads, futures, strict=True):
                     assert read.layer is not None
