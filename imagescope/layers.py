@@ -532,6 +532,23 @@ _FILE_TYPES = frozenset(b"07")
 _SPECIAL_TYPES = frozenset(b"346")
 
 
+_METADATA_TYPES = frozenset(b"xgLK")
+_KIND_OF_TYPE: dict[int, EntryKind] = {  # typeflag → kind, for a path that is no whiteout
+    **dict.fromkeys((0, *_FILE_TYPES), EntryKind.FILE),
+    0x35: EntryKind.DIR,  # '5'
+    0x31: EntryKind.HARDLINK,  # '1'
+    0x32: EntryKind.SYMLINK,  # '2'
+}
+
+
+def _header_name(header: bytes) -> str:
+    """The name a header holds: its name field, after the ustar prefix field when set."""
+    name = _text(header[0:100])
+    if header[345] != 0 and header[257:263] == b"ustar\x00":
+        return _text(header[345:500]) + "/" + name
+    return name
+
+
 def _classify(path: str, typeflag: int) -> tuple[str, EntryKind] | None:
     """Entry kind and effective path; None for overlay metadata that is not a filesystem entry."""
     parent, _, base = path.rpartition("/")
@@ -661,12 +678,15 @@ class _Joined(io.RawIOBase):
 def _parse(stream: _TarStream, *, label: str, hash_contents: bool,
            base_offset: int | None, capture: Capture | None) -> list[Entry]:
     entries: list[Entry] = []
+    append = entries.append
+    take, skip, digest = stream.take, stream.skip, stream.digest
+    file_kind, hardlink_kind, symlink_kind = EntryKind.FILE, EntryKind.HARDLINK, EntryKind.SYMLINK
     pax: dict[str, str] = {}
     global_pax: dict[str, str] = {}
     long_name: str | None = None
     long_link: str | None = None
     while True:
-        header = stream.take(BLOCK)
+        header = take(BLOCK)
         if header is None:
             if stream.pos == 0 and stream.exhausted():
                 return entries  # no byte at all: an empty layer, as Go's archive/tar reads it
@@ -694,12 +714,12 @@ def _parse(stream: _TarStream, *, label: str, hash_contents: bool,
         if size < 0:
             raise CorruptArchive(f"{label}: negative size in tar header")
         padded = size + (-size % BLOCK)
-        if typeflag in (0x78, 0x67, 0x4C, 0x4B):  # x, g, L, K carry metadata for the next entry
+        if typeflag in _METADATA_TYPES:  # x, g, L, K carry metadata for the next entry
             if size > _MAX_METADATA_BYTES:
                 raise CorruptArchive(f"{label}: a {chr(typeflag)!r} metadata entry of {size} "
                                      f"bytes at offset {stream.pos - BLOCK}; tar writers make "
                                      "them a few KiB")
-            data = stream.take(padded)
+            data = take(padded)
             if data is None:
                 raise CorruptArchive(f"{label}: layer tar is truncated")
             data = data[:size]
@@ -713,26 +733,32 @@ def _parse(stream: _TarStream, *, label: str, hash_contents: bool,
             else:
                 long_link = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
             continue
-        if "path" in meta:
-            name = meta["path"].split("\0", 1)[0]  # a filesystem name ends at a NUL
+        link: str | None = long_link  # None: the header's linkname field, read only for a link
+        if meta:
+            if "path" in meta:
+                name = meta["path"].split("\0", 1)[0]  # a filesystem name ends at a NUL
+            elif long_name is not None:
+                name = long_name
+            else:
+                name = _header_name(header)
+            if "linkpath" in meta:
+                link = meta["linkpath"].split("\0", 1)[0]
+            pax = {}
         elif long_name is not None:
             name = long_name
         else:
-            name = _text(header[0:100])
-            if header[257:263] == b"ustar\x00" and header[345] != 0:
-                name = _text(header[345:500]) + "/" + name
-        link: str | None  # None: the header's linkname field, read only for a link
-        if "linkpath" in meta:
-            link = meta["linkpath"].split("\0", 1)[0]
-        else:
-            link = long_link
-        pax, long_name, long_link = {}, None, None
+            name = _header_name(header)
+        long_name = long_link = None
 
-        if typeflag in (0x30, 0) and name.endswith("/"):
+        if (typeflag == 0x30 or typeflag == 0) and name.endswith("/"):
             typeflag = 0x35
         path = normalize_path(name)
-        classified = _classify(path, typeflag) if path else None
-        content_at = stream.pos
+        if not path:
+            classified = None
+        elif WHITEOUT_PREFIX in path:
+            classified = _classify(path, typeflag)
+        else:  # (what _classify gives a path that is no whiteout)
+            classified = path, _KIND_OF_TYPE.get(typeflag, EntryKind.SPECIAL)
         if classified is not None:
             path, kind = classified
             try:
@@ -742,34 +768,35 @@ def _parse(stream: _TarStream, *, label: str, hash_contents: bool,
                     gid = int(meta.get("gid") or _number(header[116:124]))
                 else:
                     mode, uid, gid = _owner(header[100:124])
-                entry = Entry(path, kind, 0, mode, uid, gid)
             except ValueError:
                 raise CorruptArchive(f"{label}: corrupt mode, uid or gid in the tar header at "
-                                     f"offset {content_at - BLOCK}") from None
-            if kind is EntryKind.FILE:
-                entry.size = size
+                                     f"offset {stream.pos - BLOCK}") from None
+            if kind is file_kind:
+                entry = Entry(path, kind, size, mode, uid, gid)
                 if capture is not None and capture(path, size):
-                    data = stream.take(size)
+                    data = take(size)
                     if data is None:
                         raise CorruptArchive(f"{label}: layer tar is truncated")
                     entry.content = data
                     entry.digest = xxhash.xxh3_128_digest(data)
                     padded -= size
                 elif hash_contents:
-                    entry.digest = stream.digest(size)
+                    entry.digest = digest(size)
                     if entry.digest is None:
                         raise CorruptArchive(f"{label}: layer tar is truncated")
                     padded -= size  # only the block padding is left to skip
                 elif base_offset is not None:
-                    entry.offset = base_offset + content_at
-            elif kind is EntryKind.HARDLINK:
-                entry.link_target = normalize_path(link if link is not None
-                                                   else _text(header[157:257]))
-            elif kind is EntryKind.SYMLINK:
-                entry.link_target = link if link is not None else _text(header[157:257])
+                    entry.offset = base_offset + stream.pos
+            else:
+                entry = Entry(path, kind, 0, mode, uid, gid)
+                if kind is hardlink_kind:
+                    entry.link_target = normalize_path(link if link is not None
+                                                       else _text(header[157:257]))
+                elif kind is symlink_kind:
+                    entry.link_target = link if link is not None else _text(header[157:257])
             if path or kind is EntryKind.OPAQUE:
-                entries.append(entry)
-        if padded and not stream.skip(padded):
+                append(entry)
+        if padded and not skip(padded):
             raise CorruptArchive(f"{label}: layer tar is truncated")
     return entries
 
