@@ -89,10 +89,10 @@ _KEY_EXCLUDED = PathTable([("excluded", g) for g in NOT_KEYS_BY_CONTENT])
 
 def secret_kind(entry: Entry, path: str) -> str | None:
     """The kind of secret a FILE entry at `path` (relative) holds, or None."""
-    if entry.size == 0:
-        return None
-    kind = _TABLE.subject(path)
     content = entry.content
+    if entry.size == 0 or (content is None and not _TABLE.may_match(path)):
+        return None  # (without content, only a path the table matches is a secret)
+    kind = _TABLE.subject(path)
     if kind is not None:
         required = CONTENT_REQUIRED.get(kind)
         if required is None or (content is not None and required.search(content)):

@@ -111,10 +111,16 @@ class PathTable:
                          _compile([re.escape(n) for n in sorted(set(needles))]))
         excluded = [glob_regex(glob) + "\\Z" for glob in exclude]
         self._exclude = _compile(excluded) if excluded else None
-        # for a table of anchored rows only, one regex matching what any row matches: a C-level
-        # call that lets most paths skip `subject` (floating rows cost a scan either way)
-        self._screen = (None if floating else
-                        _compile(every_anchored).match if every_anchored else _never)
+        # a C-level call that lets most paths skip `subject`: for a table of anchored rows
+        # only, one regex matching what any row matches; for one of floating rows only, the
+        # needles (a table mixing both screens nothing)
+        self._screen: Callable[[str], object] | None
+        if not floating:
+            self._screen = _compile(every_anchored).match if every_anchored else _never
+        elif not every_anchored and self._needles is not None:
+            self._screen = self._needles.search
+        else:
+            self._screen = None
 
     def subject(self, path: str) -> str | None:
         anchored = self._by_first.get(path.partition("/")[0], self._other)
@@ -136,6 +142,10 @@ class PathTable:
             return files
         files = files if isinstance(files, list) else list(files)
         return compress(files, map(self._screen, map(_PATH, files)))
+
+    def may_match(self, path: str) -> bool:
+        """False for most paths no row matches, True for every path a row matches."""
+        return self._screen is None or self._screen(path) is not None
 
     def group(self, files: Iterable[LiveFile]) -> dict[str, list[LiveFile]]:
         """The files each subject matches, in the files' order; subjects without a file absent."""
