@@ -52,10 +52,23 @@ def layer_bytes(layer: Layer) -> int:
     return sum(e.size for e in layer.entries if e.kind is EntryKind.FILE)
 
 
+def adds_under(layer: Layer, limit: int) -> bool:
+    """True when the FILE entries of `layer` add fewer than `limit` bytes (`layer_bytes` below
+    `limit`); counting stops at `limit`, so a big layer costs a few of its entries."""
+    total = 0
+    file = EntryKind.FILE
+    for entry in layer.entries:
+        if entry.kind is file:
+            total += entry.size
+            if total >= limit:
+                return False
+    return True
+
+
 def find_layer_count(view: ImageView) -> list[Finding]:
     layers = view.image.layers
     count = len(layers)
-    small = tuple(i for i, layer in enumerate(layers) if layer_bytes(layer) < SMALL_LAYER_BYTES)
+    small = tuple(i for i, layer in enumerate(layers) if adds_under(layer, SMALL_LAYER_BYTES))
     too_many = count > MAX_LAYERS
     many_small = count > SMALL_CHECK_FROM and len(small) >= SMALL_SHARE * count
     if not (too_many or many_small):
