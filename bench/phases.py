@@ -42,7 +42,7 @@ def analyze_once(image: Any, timed: Callable[..., Any]) -> None:
     view = ImageView(image, result)
     timed("live_files", lambda: view.live_files)
     found = timed("findings", findings.run, view)
-    for rule in findings.RULES:
+    for rule in findings.rules():
         timed(f"  {rule.__module__.rsplit('.', 1)[-1]}", rule, view)
     recs = timed("recommend", recommend, found, view, findings.dockerignore_lines(found))
     full = dataclasses.replace(report, findings=found, recommendations=recs,
