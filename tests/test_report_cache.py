@@ -67,6 +67,17 @@ def test_a_report_survives_encoding_exactly(archive: Path) -> None:
     assert renders(again) == renders(report)
 
 
+def test_the_document_is_plain_json_and_renders_as_json_dumps(archive: Path) -> None:
+    from imagescope.gates import GateResult
+
+    gates = [GateResult("max-size", False, "size 1 bytes, limit 0 bytes: 1 bytes over")]
+    for report in (fresh_report(archive),
+                   report_codec.decode(report_codec.encode(fresh_report(archive)))):
+        document = json_render.report_document(report, gates)
+        assert json_render.render(report, gates) == json.dumps(document, indent=2) + "\n"
+        assert json.loads(json_render.render(report, gates)) == document
+
+
 def test_a_report_with_a_base_survives_encoding(archive: Path) -> None:
     from imagescope.api import attribute_base
 

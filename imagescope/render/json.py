@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from imagescope.gates import GateResult
@@ -35,8 +35,14 @@ def _rows(records: Sequence[Any], keys: tuple[str, ...], fields: tuple[str, ...]
 
 def report_document(report: Report, gate_results: Sequence[GateResult] = ()
                     ) -> dict[str, Any]:
-    """The report as the JSON document of schema version SCHEMA_VERSION; lists of files are
-    `jsontext.Rows` (their `records` are the lists of dicts)."""
+    """The report as the JSON document of schema version SCHEMA_VERSION (plain dicts and
+    lists, for `json.dumps`)."""
+    return _document(report, gate_results, lambda rows: rows.records)
+
+
+def _document(report: Report, gate_results: Sequence[GateResult],
+              files: Callable[[jsontext.Rows], Any]) -> dict[str, Any]:
+    """The document, each list of files given by `files` from its rows."""
     summary = report.summary
     return {
         "schema_version": SCHEMA_VERSION,
@@ -80,7 +86,8 @@ def report_document(report: Report, gate_results: Sequence[GateResult] = ()
             }
             for layer in report.layers
         ],
-        "wasted_files": _rows(report.wasted_files, WASTED_FILE_KEYS, _WASTED_FILE_FIELDS),
+        "wasted_files": files(_rows(report.wasted_files, WASTED_FILE_KEYS,
+                                    _WASTED_FILE_FIELDS)),
         "findings": [
             {
                 "rule": finding.rule,
@@ -93,8 +100,8 @@ def report_document(report: Report, gate_results: Sequence[GateResult] = ()
                 "removable": finding.removable,
                 "layers": list(finding.layers),
                 "file_count": len(finding.files),
-                "files": _rows(finding.files[:MAX_FILES_PER_FINDING], FINDING_FILE_KEYS,
-                               _FINDING_FILE_FIELDS),
+                "files": files(_rows(finding.files[:MAX_FILES_PER_FINDING],
+                                     FINDING_FILE_KEYS, _FINDING_FILE_FIELDS)),
             }
             for finding in report.findings
         ],
@@ -119,8 +126,9 @@ def report_document(report: Report, gate_results: Sequence[GateResult] = ()
 
 
 def render(report: Report, gate_results: Sequence[GateResult] = ()) -> str:
-    """Indented JSON; non-ASCII and non-UTF-8 names are escaped, so the text is plain ASCII."""
-    return jsontext.dumps(report_document(report, gate_results)) + "\n"  # json.dumps(indent=2)
+    """`json.dumps(report_document(...), indent=2)`: non-ASCII and non-UTF-8 names are escaped,
+    so the text is plain ASCII."""
+    return jsontext.dumps(_document(report, gate_results, lambda rows: rows)) + "\n"
 
 
 def _change(change: Change) -> dict[str, Any]:
