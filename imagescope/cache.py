@@ -191,9 +191,7 @@ class LayerCache:
         """Store the report of the image identity `key`; True when written."""
         if key is None or self._path(key, _REPORT_RECORD) is None:
             return False
-        payload = zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(
-            report_codec.encode(report))
-        return self._write(key, _REPORT_RECORD, payload)
+        return self._write(key, _REPORT_RECORD, _compress(report_codec.encode(report)))
 
     # ------------------------------------------------------------------ files
 
@@ -383,7 +381,7 @@ def _encode_entries(entries: list[Entry], offset_base: int | None) -> bytes:
         {i: e.link_target for i, e in enumerate(entries) if e.link_target is not None},
         {i: e.content for i, e in enumerate(entries) if e.content is not None},
     )
-    return zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(marshal.dumps(columns))
+    return _compress(marshal.dumps(columns))
 
 
 def _decode_entries(payload: bytes, offset_base: int | None) -> list[Entry]:
@@ -431,7 +429,7 @@ def _encode_image(record: SavedImage) -> bytes:
     layers = [(layer.key, layer.digest, layer.diff_id, layer.media_type, layer.stored_bytes)
               for layer in record.layers]
     columns = (record.config, record.config_digest, record.manifest_digest, layers)
-    return zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(marshal.dumps(columns))
+    return _compress(marshal.dumps(columns))
 
 
 def _decode_image(payload: bytes) -> SavedImage:
@@ -452,6 +450,10 @@ def _decode_image(payload: bytes) -> SavedImage:
             raise ValueError("bad image record")
         layers.append(SavedLayer(key, digest, diff_id, media_type, stored_bytes))
     return SavedImage(config, config_digest, manifest_digest, tuple(layers))
+
+
+def _compress(data: bytes) -> bytes:
+    return zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(data)
 
 
 def _decompress(payload: bytes) -> bytes:

@@ -3,6 +3,7 @@ column, not one per record, until a record is read."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Generic, TypeVar, overload
 
@@ -54,4 +55,13 @@ class Records(Sequence[_T], Generic[_T]):
         return f"Records({list(self)!r})"
 
 
-__all__ = ["Records"]
+def columns_of(records: Sequence[Any], record_type: type) -> tuple[Sequence[Any], ...]:
+    """The fields of `records` (dataclasses of `record_type`) as columns, in field order: as
+    kept, for Records made by `record_type`; else read record by record."""
+    if isinstance(records, Records):
+        return records.columns
+    return tuple([getattr(record, field.name) for record in records]
+                 for field in dataclasses.fields(record_type))
+
+
+__all__ = ["Records", "columns_of"]

@@ -17,7 +17,7 @@ from imagescope.findings.model import Category, FileRef, Finding, Severity
 from imagescope.model import Image
 from imagescope.overlay import HiddenHow
 from imagescope.recommend import Recommendation
-from imagescope.records import Records
+from imagescope.records import Records, columns_of
 from imagescope.report import BaseImage, ImageRef, LayerReport, Report, Summary, WastedFile
 
 _HOWS = {str(how): how for how in HiddenHow}
@@ -104,20 +104,12 @@ def _fields(record: Any) -> tuple[Any, ...]:
 
 
 def _wasted_columns(files: Sequence[WastedFile]) -> tuple[tuple[Any, ...], ...]:
-    if isinstance(files, Records):
-        paths, sizes, written, hidden_by, hows = files.columns
-        return tuple(paths), tuple(sizes), tuple(written), tuple(hidden_by), tuple(
-            str(how) for how in hows)
-    return (tuple(w.path for w in files), tuple(w.bytes for w in files),
-            tuple(w.layer_index for w in files), tuple(w.hidden_by_layer for w in files),
-            tuple(str(w.how) for w in files))
+    *head, hows = columns_of(files, WastedFile)
+    return (*map(tuple, head), tuple(map(str, hows)))
 
 
 def _file_columns(files: Sequence[FileRef]) -> tuple[tuple[Any, ...], ...]:
-    if isinstance(files, Records):
-        return tuple(tuple(column) for column in files.columns)
-    return (tuple(r.path for r in files), tuple(r.bytes for r in files),
-            tuple(r.layer_index for r in files), tuple(r.hidden_by for r in files))
+    return tuple(map(tuple, columns_of(files, FileRef)))
 
 
 __all__ = ["decode", "encode", "image_key"]

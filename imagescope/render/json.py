@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from imagescope.findings.model import FileRef
 from imagescope.gates import GateResult
-from imagescope.records import Records
+from imagescope.records import columns_of
 from imagescope.render import jsontext
-from imagescope.report import ImageRef, Report
+from imagescope.report import ImageRef, Report, WastedFile
 
 if TYPE_CHECKING:  # an inspect never loads the diff machinery
     from imagescope.diff import Change, Diff, FindingChange
@@ -17,20 +18,14 @@ SCHEMA_VERSION = 1
 MAX_FILES_PER_FINDING = 1000  # the largest; `file_count` says how many there are
 
 
+# keys in the order of the records' fields (WastedFile, FileRef)
 WASTED_FILE_KEYS = ("path", "bytes", "layer_index", "hidden_by_layer", "how")
-_WASTED_FILE_FIELDS = ("path", "bytes", "layer_index", "hidden_by_layer", "how")
 FINDING_FILE_KEYS = ("path", "bytes", "layer_index", "hidden_by_layer")
-_FINDING_FILE_FIELDS = ("path", "bytes", "layer_index", "hidden_by")
 
 
-def _rows(records: Sequence[Any], keys: tuple[str, ...], fields: tuple[str, ...]
-          ) -> jsontext.Rows:
-    """`records` as JSON rows: `keys` named, the records' `fields` as values (enums as text)."""
-    if isinstance(records, Records):
-        columns = records.columns
-    else:
-        columns = tuple([getattr(record, name) for record in records] for name in fields)
-    return jsontext.Rows(keys, tuple(columns))
+def _rows(records: Sequence[Any], keys: tuple[str, ...], record_type: type) -> jsontext.Rows:
+    """`records` as JSON rows, their fields named by `keys` (enums are written as text)."""
+    return jsontext.Rows(keys, columns_of(records, record_type))
 
 
 def report_document(report: Report, gate_results: Sequence[GateResult] = ()
@@ -86,8 +81,7 @@ def _document(report: Report, gate_results: Sequence[GateResult],
             }
             for layer in report.layers
         ],
-        "wasted_files": files(_rows(report.wasted_files, WASTED_FILE_KEYS,
-                                    _WASTED_FILE_FIELDS)),
+        "wasted_files": files(_rows(report.wasted_files, WASTED_FILE_KEYS, WastedFile)),
         "findings": [
             {
                 "rule": finding.rule,
@@ -101,7 +95,7 @@ def _document(report: Report, gate_results: Sequence[GateResult],
                 "layers": list(finding.layers),
                 "file_count": len(finding.files),
                 "files": files(_rows(finding.files[:MAX_FILES_PER_FINDING],
-                                     FINDING_FILE_KEYS, _FINDING_FILE_FIELDS)),
+                                     FINDING_FILE_KEYS, FileRef)),
             }
             for finding in report.findings
         ],

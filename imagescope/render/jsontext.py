@@ -3,8 +3,8 @@
 The standard library drops to its pure-Python encoder whenever `indent` is set; reports list tens
 of thousands of files. Strings go through the same C escaper the standard library uses; lists
 of flat records (dicts with the same keys and scalar values: wasted files, a finding's files)
-are written through one format template per list, and `Rows` give such a list as columns,
-written without a Python-level call per record.
+are written column by column, without a Python-level call per record; `Rows` give such a
+list as columns to begin with.
 """
 
 from __future__ import annotations
@@ -19,10 +19,6 @@ from typing import Any
 _float = float.__repr__
 _int = int.__repr__
 _INFINITY = float("inf")
-
-
-class _Nested(Exception):
-    """A record's value is a container: the list is not one of flat records."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -70,8 +66,6 @@ def _scalar(value: Any) -> str:
         return "true"
     if value is False:
         return "false"
-    if isinstance(value, _CONTAINERS):
-        raise _Nested
     if isinstance(value, str):
         return _string(value)
     if isinstance(value, int):
@@ -132,57 +126,59 @@ def _encode(obj: Any, newline: str, parts: list[str]) -> None:
 
 
 def _records(items: list[Any] | tuple[Any, ...], inner: str, parts: list[str]) -> bool:
-    """Write a list of flat records through one template; False, writing nothing, when `items`
-    is not one (then it is written the general way)."""
+    """Write a list of flat records (dicts with the same keys and scalar values) as rows;
+    False, writing nothing, when `items` is not one (then it is written the general way)."""
     keys = tuple(items[0])
-    field = inner + "  "
-    template = ("{" + ",".join(field + _key(k).replace("%", "%%") + ": %s" for k in keys)
-                + inner + "}")
-    out = []
-    scalar = _scalar
-    try:
-        for item in items:
-            if type(item) is not dict or tuple(item) != keys:
-                return False
-            out.append(template % tuple(map(scalar, item.values())))
-    except _Nested:
+    if any(type(item) is not dict or tuple(item) != keys for item in items):
         return False
-    parts.append("[" + inner + ("," + inner).join(out) + inner[:-2] + "]")
+    columns = tuple(zip(*(item.values() for item in items), strict=True))
+    writers = _writers(columns)
+    if writers is None:
+        return False
+    _write_rows(keys, columns, writers, inner, parts)
     return True
 
 
 def _rows(rows: Rows, inner: str, parts: list[str]) -> None:
+    writers = _writers(rows.columns)
+    if writers is None:
+        raise TypeError("Rows hold scalars, not containers")
+    _write_rows(rows.keys, rows.columns, writers, inner, parts)
+
+
+def _write_rows(keys: Sequence[str], columns: Sequence[Sequence[Any]],
+                writers: Sequence[Callable[[Any], str]], inner: str, parts: list[str]) -> None:
     """Each record as the fixed text before each value, then the value: the pieces of every
     record interleaved by C-level iterators, no Python call per record."""
-    if not rows.columns or not len(rows.columns[0]):
+    if not columns or not len(columns[0]):
         parts.append("[]")
         return
     field = inner + "  "
     separator = "," + inner
     pieces: list[Iterable[str]] = []
-    for number, (key, column) in enumerate(zip(rows.keys, rows.columns, strict=True)):
+    for number, (key, column, writer) in enumerate(zip(keys, columns, writers, strict=True)):
         pieces.append(repeat(("{" if number == 0 else ",") + field + _key(key) + ": "))
-        pieces.append(map(_column_writer(column), column))
+        pieces.append(map(writer, column))
     pieces.append(repeat(inner + "}" + separator))
     body = "".join(chain.from_iterable(zip(*pieces)))
     parts.append("[" + inner + body[:-len(separator)] + inner[:-2] + "]")
 
 
-def _column_writer(column: Sequence[Any]) -> Callable[[Any], str]:
-    """The fastest writer right for every value of `column` (bools are not ints here)."""
-    kinds = set(map(type, column))
-    if all(issubclass(kind, str) for kind in kinds):
-        return _string
-    if kinds == {int}:
-        return _int
-    return _flat_scalar
-
-
-def _flat_scalar(value: Any) -> str:
-    try:
-        return _scalar(value)
-    except _Nested:
-        raise TypeError(f"Rows hold scalars, not {type(value).__name__}") from None
+def _writers(columns: Sequence[Sequence[Any]]) -> list[Callable[[Any], str]] | None:
+    """Per column, the fastest writer right for every value in it (bools are not ints here);
+    None when a column holds a container (the records are not flat)."""
+    writers: list[Callable[[Any], str]] = []
+    for column in columns:
+        kinds = set(map(type, column))
+        if all(issubclass(kind, str) for kind in kinds):
+            writers.append(_string)
+        elif kinds == {int}:
+            writers.append(_int)
+        elif any(issubclass(kind, _CONTAINERS) for kind in kinds):
+            return None
+        else:
+            writers.append(_scalar)
+    return writers
 
 
 __all__ = ["Rows", "dumps"]

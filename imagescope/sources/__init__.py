@@ -29,11 +29,7 @@ def load(ref: str, *, pull: str = "missing", platform: str | None = None,
     verification (default: `ReadLimits()`). Every failure is a typed ImagescopeError carrying
     one line for the user.
     """
-    if pull not in PULL_POLICIES:
-        raise UsageError(f"--pull {pull!r}: expected one of {', '.join(PULL_POLICIES)}")
-    wanted = Platform.parse(platform) if platform else None
-    source = parse_ref(ref)
-    sink = progress or Progress()
+    source, wanted, sink = _asked(ref, pull, platform, progress)
     reuse = Reuse(cache, stats if stats is not None else ReadStats())
     limits = limits or ReadLimits()
     image = _load(source, ref, pull, wanted, sink, reuse, limits)
@@ -52,11 +48,7 @@ def identify(ref: str, *, pull: str = "missing", platform: str | None = None,
 
     Fails as `load` fails on a missing image or broken documents.
     """
-    if pull not in PULL_POLICIES:
-        raise UsageError(f"--pull {pull!r}: expected one of {', '.join(PULL_POLICIES)}")
-    wanted = Platform.parse(platform) if platform else None
-    source = parse_ref(ref)
-    sink = progress or Progress()
+    source, wanted, sink = _asked(ref, pull, platform, progress)
     if source.kind == ENGINE:
         from imagescope.sources import engine
 
@@ -66,6 +58,15 @@ def identify(ref: str, *, pull: str = "missing", platform: str | None = None,
                                progress=sink, cache=cache)
     nothing = Reuse(None, ReadStats(), only=frozenset())
     return _load(source, ref, pull, wanted, sink, nothing, limits or ReadLimits())
+
+
+def _asked(ref: str, pull: str, platform: str | None, progress: Progress | None
+           ) -> tuple[SourceRef, Platform | None, Progress]:
+    """The source, platform and progress sink a load or an identification asks for."""
+    if pull not in PULL_POLICIES:
+        raise UsageError(f"--pull {pull!r}: expected one of {', '.join(PULL_POLICIES)}")
+    wanted = Platform.parse(platform) if platform else None
+    return parse_ref(ref), wanted, progress or Progress()
 
 
 def _load(source: SourceRef, ref: str, pull: str, platform: Platform | None, progress: Progress,
