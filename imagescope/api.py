@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from imagescope.report import Report, build_report, with_base
 if TYPE_CHECKING:  # imported by compare: an inspect never loads the diff machinery
     from imagescope.diff import Diff
 from imagescope.report_codec import image_key
+from imagescope.sources.verify import DeferredChecks
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +87,9 @@ def inspect(reference: str, *, pull: str = "missing", platform: str | None = Non
             stats.reports_from_cache += 1
             return stored
     image = load(reference, pull=pull, platform=platform, progress=progress, cache=cache,
-                 stats=stats, limits=limits)
-    report = analyze(image)
+                 stats=stats, limits=limits, later=DeferredChecks.within_memory())
+    with settled([image]):
+        report = analyze(image)
     if cache is not None and limits.verify:
         cache.put_report(image_key(image), report)
     return report
@@ -101,13 +104,23 @@ def compare(old_reference: str, new_reference: str, *, pull: str = "missing",
     Files of the same size written by different layers are compared by content digest; digests
     skipped while streaming are computed for those files only.
     """
-    from imagescope.diff import compare as compare_files
-    from imagescope.diff import content_candidates, final_files
     from imagescope.sources import load
 
-    analyses = [analyze_image(load(reference, pull=pull, platform=platform, progress=progress,
-                                   cache=cache, stats=stats, limits=limits))
-                for reference in (old_reference, new_reference)]
+    images: list[Image] = []
+    with settled(images):
+        for reference in (old_reference, new_reference):
+            images.append(load(reference, pull=pull, platform=platform, progress=progress,
+                               cache=cache, stats=stats, limits=limits,
+                               later=DeferredChecks.within_memory()))
+        return _compared(images[0], images[1])
+
+
+def _compared(old_image: Image, new_image: Image) -> tuple[Diff, Report, Report]:
+    """`compare` of two loaded images."""
+    from imagescope.diff import compare as compare_files
+    from imagescope.diff import content_candidates, final_files
+
+    analyses = [analyze_image(image) for image in (old_image, new_image)]
     old_files, new_files = (final_files(a.view, a.report) for a in analyses)
     candidates = content_candidates(old_files, new_files)
     replaced = [ensure_digests(a.image, candidates) for a in analyses]
@@ -134,6 +147,32 @@ def base_layer_count(report: Report, base: Report) -> int:
 def attribute_base(report: Report, base: Report) -> Report:
     """`report` with the layers it shares with `base` (bottom-up, by diff_id) reported apart."""
     return with_base(report, base.image.reference, base_layer_count(report, base))
+
+
+@contextmanager
+def settled(images: list[Image]) -> Iterator[None]:
+    """Work on `images` while the checks their loads left running (`Image.pending`) finish;
+    a blob that does not match its digest is the error, whatever the work raised.
+    Interrupted, the checks are stopped."""
+    try:
+        yield
+    except Exception:
+        _settle(images)
+        raise
+    except BaseException:
+        for image in images:
+            pending, image.pending = image.pending, None
+            if pending is not None:
+                pending.abandon()
+        raise
+    _settle(images)
+
+
+def _settle(images: list[Image]) -> None:
+    for image in images:
+        pending, image.pending = image.pending, None
+        if pending is not None:
+            pending.settle()
 
 
 def ensure_digests(image: Image, entries: Iterable[Entry]) -> bool:

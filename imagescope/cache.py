@@ -3,7 +3,7 @@
 A layer's analysis (its entries) depends only on the bytes of its uncompressed tar, which the
 layer's diff_id names: under the diff_id, the same analysis serves every source and compression
 of that layer. An analysis is stored only under a digest its bytes were verified against (see
-`sources.blobs.BlobChecks`): the diff_id for a plain blob, the blob's own digest for a
+`sources.verify.BlobChecks`): the diff_id for a plain blob, the blob's own digest for a
 compressed one whose decompressed tar was not hashed. What counts as a cache entry:
 
 - one file per digest (`sha256-<hex>.layer`) in `LayerCache.directory`, holding the entries
@@ -40,8 +40,9 @@ import sys
 import tempfile
 import time
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -145,13 +146,18 @@ class LayerCache:
         (None: the offsets are not kept). Failing to write (read-only or full disk) is not an
         error: the analysis is simply not cached.
         """
+        return self.put_later(diff_id, entries, offset_base=offset_base)()
+
+    def put_later(self, diff_id: str | None, entries: list[Entry], *,
+                  offset_base: int | None = None) -> Callable[[], bool]:
+        """`put`, the entries encoded now and written when the function returned is called."""
         if diff_id is None or self._path(diff_id, _LAYER_RECORD) is None:
-            return False
+            return _written_nothing
         try:
             payload = _encode_entries(entries, offset_base)
         except (OverflowError, TypeError, ValueError):  # e.g. a base-256 size beyond 64 bits
-            return False
-        return self._write(diff_id, _LAYER_RECORD, payload)
+            return _written_nothing
+        return partial(self._write, diff_id, _LAYER_RECORD, payload)
 
     # ------------------------------------------------------------------ engine images
 
@@ -312,9 +318,20 @@ class Reuse:
     def read(self, diff_id: str | None, entries: list[Entry], *,
              offset_base: int | None = None) -> None:
         """A layer was parsed from the source: count it and store its entries."""
+        self.read_later(diff_id, entries, offset_base=offset_base)()
+
+    def read_later(self, diff_id: str | None, entries: list[Entry], *,
+                   offset_base: int | None = None) -> Callable[[], bool]:
+        """`read`, counted now; the function returned stores the entries (once their blob
+        is verified)."""
         self.stats.layers_read += 1
-        if self.cache is not None:
-            self.cache.put(diff_id, entries, offset_base=offset_base)
+        if self.cache is None:
+            return _written_nothing
+        return self.cache.put_later(diff_id, entries, offset_base=offset_base)
+
+
+def _written_nothing() -> bool:
+    return False
 
 
 def digests_incomplete(entries: Iterable[Entry]) -> bool:

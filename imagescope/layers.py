@@ -364,32 +364,39 @@ class _TarStream:
         self._at = 0  # read position inside _buf
         self.pos = 0  # absolute position in the uncompressed stream
 
-    def _fill(self, need: int) -> bool:
-        """Make `need` bytes available from _at; False at end of stream."""
-        parts = [self._buf[self._at:]]
-        have = len(parts[0])
-        while have < need:
-            chunk = next(self._chunks, b"")
-            if not chunk:
-                self._buf, self._at = b"".join(parts), 0
-                return False
-            parts.append(chunk)
-            have += len(chunk)
-        self._buf, self._at = b"".join(parts), 0
-        return True
-
     def exhausted(self) -> bool:
         """True when a read came short and left no byte unread."""
         return len(self._buf) == self._at
 
     def take(self, n: int) -> bytes | None:
         """Exactly n bytes, or None when the stream ends first."""
-        if len(self._buf) - self._at < n and not self._fill(n):
-            return None
-        data = self._buf[self._at:self._at + n]
-        self._at += n
+        at = self._at
+        if len(self._buf) - at >= n:
+            self._at = at + n
+            self.pos += n
+            return self._buf[at:at + n]
+        return self._take_across(n)
+
+    def _take_across(self, n: int) -> bytes | None:
+        """`take` of bytes that run past the buffered chunk. Only they are joined: the chunk
+        they end in becomes the buffer, uncopied (a header straddling two chunks costs a few
+        hundred bytes, not a chunk)."""
+        parts = [self._buf[self._at:]]
+        have = len(parts[0])
+        while True:
+            chunk = next(self._chunks, b"")
+            if not chunk:
+                self._buf, self._at = b"".join(parts), 0
+                return None
+            if have + len(chunk) >= n:
+                break
+            parts.append(chunk)
+            have += len(chunk)
+        head = n - have
+        parts.append(chunk[:head])
+        self._buf, self._at = chunk, head
         self.pos += n
-        return data
+        return b"".join(parts)
 
     def skip(self, n: int) -> bool:
         """Skip n bytes; False when the stream ends first."""
@@ -422,15 +429,18 @@ class _TarStream:
             self.pos += len(chunk)
         return True
 
-    def digest(self, n: int) -> bytes | None:
-        """The xxh3-128 digest of the next n bytes; None when the stream ends first."""
+    def digest(self, n: int, padded: int) -> bytes | None:
+        """The xxh3-128 digest of the next n bytes, `padded` (≥ n) bytes being consumed; None
+        when the stream ends first."""
         at = self._at
-        if n <= len(self._buf) - at:  # most files lie inside the buffered chunk
-            self._at = at + n
-            self.pos += n
+        if padded <= len(self._buf) - at:  # most files lie inside the buffered chunk
+            self._at = at + padded
+            self.pos += padded
             return xxhash.xxh3_128_digest(memoryview(self._buf)[at:at + n])
         hasher = xxhash.xxh3_128()
-        return hasher.digest() if self.hash(n, hasher) else None
+        if not self.hash(n, hasher) or not self.skip(padded - n):
+            return None
+        return hasher.digest()
 
     def hash(self, n: int, hasher: xxhash.xxh3_128) -> bool:
         """Feed the next n bytes to hasher; False when the stream ends first."""
@@ -695,16 +705,27 @@ def _parse(stream: _TarStream, *, label: str, hash_contents: bool,
             raise CorruptArchive(f"{label}: layer tar is truncated (no end-of-archive marker)")
         if header == _ZERO_BLOCK:
             break
-        if not _checksum_ok(header):
+        # the common header first: octal text fields, an unsigned checksum (see _checksum_ok)
+        stored = header[148:156]
+        try:
+            valid = int(stored.rstrip(b"\0 "), 8) == (
+                (adler32(header[:256]) & 0xFFFF) + (adler32(header[256:]) & 0xFFFF) + 254
+                - sum(stored))
+        except ValueError:
+            valid = False
+        if not valid and not _checksum_ok(header):
             if stream.pos == BLOCK:
                 raise CorruptArchive(f"{label}: layer is not a tar archive")
             raise CorruptArchive(f"{label}: corrupt tar header at offset {stream.pos - BLOCK}")
         typeflag = header[156]
         try:
-            size = _parse_number(header[124:136])
+            size = int(header[124:136].rstrip(b"\0 "), 8)
         except ValueError:
-            raise CorruptArchive(f"{label}: corrupt size field at offset {stream.pos - BLOCK}") \
-                from None
+            try:
+                size = _parse_number(header[124:136])
+            except ValueError:
+                raise CorruptArchive(f"{label}: corrupt size field at offset "
+                                     f"{stream.pos - BLOCK}") from None
         meta = {**global_pax, **pax} if global_pax else pax
         if "size" in meta and typeflag not in (0x78, 0x67):
             try:
@@ -746,6 +767,9 @@ def _parse(stream: _TarStream, *, label: str, hash_contents: bool,
             pax = {}
         elif long_name is not None:
             name = long_name
+        elif header[345] == 0:  # (_header_name without a ustar prefix)
+            end = header.find(0, 0, 100)
+            name = header[:end if end >= 0 else 100].decode("utf-8", "surrogateescape")
         else:
             name = _header_name(header)
         long_name = long_link = None
@@ -781,10 +805,11 @@ def _parse(stream: _TarStream, *, label: str, hash_contents: bool,
                     entry.digest = xxhash.xxh3_128_digest(data)
                     padded -= size
                 elif hash_contents:
-                    entry.digest = digest(size)
+                    entry.digest = digest(size, padded)
                     if entry.digest is None:
                         raise CorruptArchive(f"{label}: layer tar is truncated")
-                    padded -= size  # only the block padding is left to skip
+                    append(entry)  # (a FILE's path is never empty)
+                    continue  # its content and padding are consumed
                 elif base_offset is not None:
                     entry.offset = base_offset + stream.pos
             else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Protocol
 
 
 class EntryKind(IntEnum):
@@ -82,3 +83,15 @@ class Image:
     # from the source, every content hashed, and gives their entries the digests; True when it
     # had to replace the entries instead (they disagreed with the source).
     reread: Callable[[list[Layer]], bool] | None = field(default=None, repr=False, compare=False)
+    # Set by a load that left the digest checks of some blobs running (`sources.load`).
+    pending: PendingChecks | None = field(default=None, repr=False, compare=False)
+
+
+class PendingChecks(Protocol):
+    """Checks of an image's blobs still running after the image was loaded."""
+
+    def settle(self) -> None:
+        """Wait for them; raise the first failure in layer order."""
+
+    def abandon(self) -> None:
+        """Stop them."""

@@ -461,7 +461,7 @@ def test_concurrent_runs_share_a_fresh_cache(tmp_path: Path) -> None:
     assert [name for name in cache_files(directory)
             if not name.endswith((".layer", ".report"))] == []
     cache = LayerCache(directory)
-    # gzip blobs are verified by their own digests, and cached under them (blobs.BlobChecks)
+    # gzip blobs are verified by their own digests, and cached under them (verify.BlobChecks)
     assert all(cache.get(digest) is not None for digest in built.layer_digests)
     warm = run_cli("inspect", archive, "--format", "json", "--stats",
                    env={"XDG_CACHE_HOME": str(home)})

@@ -179,3 +179,59 @@ def test_capture_works_in_seek_mode_too(tmp_path: Path) -> None:
         entries = read_layer(handle, index=0, label="l", media_type=None, hash_contents=False,
                              base_offset=0)
     assert [e.content for e in entries] == [None, b"S" * 10]
+
+
+def spelled_header(name: bytes, size_field: bytes, *, checksum: str = "%06o\0 ",
+                   signed: bool = False) -> bytes:
+    """A ustar header of a regular file whose size field is `size_field` as given and whose
+    checksum is spelled by `checksum` (over unsigned bytes, or signed ones as old tars did)."""
+    block = bytearray(512)
+    block[0:len(name)] = name
+    block[100:124] = b"0000644\0" + b"0001750\0" + b"0001750\0"
+    block[124:136] = size_field
+    block[136:148] = b"00000000000\0"
+    block[156:157] = b"0"
+    block[257:265] = b"ustar\x0000"
+    block[148:156] = b" " * 8
+    total = sum(b - 256 if signed and b > 127 else b for b in block)
+    block[148:156] = (checksum % total).encode().ljust(8, b"\0")
+    return bytes(block)
+
+
+@pytest.mark.parametrize(("size_field", "size"), [
+    (b"00000000012\0", 10),  # GNU and ustar: 11 digits, NUL
+    (b"000000000012", 10),  # 12 digits, no terminator (star, large files)
+    (b"         12\0", 10),  # leading spaces
+    (b"12          ", 10),  # trailing spaces
+    (b"12\0\0\0\0\0\0\0\0\0\0", 10),  # NUL-padded
+    (b"12\0garbage\0\0", 10),  # what follows the terminator is not read
+    (b"\x80" + (10).to_bytes(11, "big"), 10),  # GNU base-256
+    (b"\0" * 12, 0),  # empty: zero
+])
+@pytest.mark.parametrize("checksum", ["%06o\0 ", "%07o\0", "%o\0", "%08o"])
+def test_numeric_fields_in_every_spelling_tar_writers_use(size_field: bytes, size: int,
+                                                          checksum: str) -> None:
+    """The header's size and checksum read the same however they are spelled (the common
+    spelling takes a fast path; every other one the general rules)."""
+    content = b"0123456789"[:size]
+    blob = (spelled_header(b"f", size_field, checksum=checksum) + content
+            + bytes(-size % 512) + bytes(1024))
+    (entry,) = read(blob)
+    assert (entry.path, entry.size) == ("f", size)
+
+
+def test_a_checksum_over_signed_bytes_is_accepted() -> None:
+    """Old tars summed the header as signed chars: a UTF-8 name makes the sums differ."""
+    name = "caf\u00e9".encode()
+    blob = spelled_header(name, b"00000000000\0", signed=True) + bytes(1024)
+    assert [e.path for e in read(blob)] == ["caf\u00e9"]
+    wrong = bytearray(spelled_header(name, b"00000000000\0"))
+    wrong[148:156] = b"%06o\0 " % 1
+    with pytest.raises(CorruptArchive, match="not a tar archive"):
+        read(bytes(wrong) + bytes(1024))
+
+
+def test_a_size_field_that_is_no_number_is_corrupt() -> None:
+    blob = spelled_header(b"f", b"0000 0000012") + bytes(1024)
+    with pytest.raises(CorruptArchive, match="corrupt size field"):
+        read(blob)

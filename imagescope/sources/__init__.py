@@ -13,13 +13,15 @@ from imagescope.progress import Progress
 from imagescope.refs import ENGINE, OCI, SourceRef, parse_ref
 from imagescope.sources import archive, oci
 from imagescope.sources.manifests import Platform
+from imagescope.sources.verify import DeferredChecks
 
 PULL_POLICIES = ("missing", "always", "never")
 
 
 def load(ref: str, *, pull: str = "missing", platform: str | None = None,
          progress: Progress | None = None, cache: LayerCache | None = None,
-         stats: ReadStats | None = None, limits: ReadLimits | None = None) -> Image:
+         stats: ReadStats | None = None, limits: ReadLimits | None = None,
+         later: DeferredChecks | None = None) -> Image:
     """Read the image `ref` names (see `refs.parse_ref` for the forms).
 
     `pull` (missing | always | never) applies to the engine only; `platform` (`os/arch[/variant]`)
@@ -28,11 +30,24 @@ def load(ref: str, *, pull: str = "missing", platform: str | None = None,
     stored in it; `stats` counts both. `limits` bounds decompression and asks for digest
     verification (default: `ReadLimits()`). Every failure is a typed ImagescopeError carrying
     one line for the user.
+
+    With `later` (and `limits.verify`), the stored bytes of compressed blobs in files are
+    checked beside the decoding rather than in it (`verify.DeferredChecks`), and the image
+    comes back with `pending` set: the caller settles it (or abandons it) once done with the
+    image, and must not trust what it made of the image before. Such layers are stored in
+    `cache` only once their blob matched.
     """
     source, wanted, sink = _asked(ref, pull, platform, progress)
     reuse = Reuse(cache, stats if stats is not None else ReadStats())
     limits = limits or ReadLimits()
-    image = _load(source, ref, pull, wanted, sink, reuse, limits)
+    later = later if limits.verify else None
+    try:
+        image = _load(source, ref, pull, wanted, sink, reuse, limits, later)
+    except Exception:
+        if later is not None:
+            later.settle()  # a lower blob that does not match is the error to report first
+        raise
+    image.pending = later
     if any(layer.digests_incomplete for layer in image.layers):
         image.reread = partial(_reread, image, source, ref, wanted, sink, reuse, limits)
     return image
@@ -70,7 +85,7 @@ def _asked(ref: str, pull: str, platform: str | None, progress: Progress | None
 
 
 def _load(source: SourceRef, ref: str, pull: str, platform: Platform | None, progress: Progress,
-          reuse: Reuse, limits: ReadLimits) -> Image:
+          reuse: Reuse, limits: ReadLimits, later: DeferredChecks | None = None) -> Image:
     if source.kind == ENGINE:
         from imagescope.sources import engine  # the Docker SDK is imported only when needed
 
@@ -78,9 +93,9 @@ def _load(source: SourceRef, ref: str, pull: str, platform: Platform | None, pro
                            progress=progress, reuse=reuse, limits=limits)
     if source.kind == OCI:
         return oci.load(source, reference=ref, platform=platform, progress=progress, reuse=reuse,
-                        limits=limits)
+                        limits=limits, later=later)
     return archive.load(source, reference=ref, platform=platform, progress=progress, reuse=reuse,
-                        limits=limits)
+                        limits=limits, later=later)
 
 
 def _reread(image: Image, source: SourceRef, ref: str, platform: Platform | None,

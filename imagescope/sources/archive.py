@@ -32,6 +32,7 @@ from imagescope.sources.manifests import (
     to_image,
     verifying,
 )
+from imagescope.sources.verify import DeferredChecks
 
 MANIFEST_JSON = "manifest.json"
 INDEX_JSON = "index.json"
@@ -39,13 +40,13 @@ INDEX_JSON = "index.json"
 
 def load(source: SourceRef, *, reference: str, platform: Platform | None,
          progress: Progress, reuse: Reuse | None = None,
-         limits: ReadLimits | None = None) -> Image:
+         limits: ReadLimits | None = None, later: DeferredChecks | None = None) -> Image:
     """Read an archive tar: index its members, resolve the manifest, then read only its layers.
 
     The format is told by content unless the reference named it: `manifest.json` makes a
     `docker save` archive (Docker >= 25 ones also hold an OCI layout, read through
     manifest.json), `index.json` alone an OCI archive. `reuse` serves and stores layer analyses,
-    `limits` guards the reads (see `blobs.read_layers`).
+    `limits` guards the reads, `later` takes digest checks (see `blobs.read_layers`).
     """
     path = source.location
     try:
@@ -68,7 +69,7 @@ def load(source: SourceRef, *, reference: str, platform: Platform | None,
                      verify=(limits or ReadLimits()).verify)
         progress.status(f"reading {len(plan.layers)} layers")
         layers = read_layers(plan.layers, _locator(file, members, path), progress, reuse,
-                             limits)
+                             limits, later)
     return to_image(plan, layers, reference=reference, source=kind)
 
 

@@ -10,18 +10,16 @@ import os
 import posixpath
 import stat
 import tarfile
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO, cast
 
 from imagescope.cache import Reuse, digests_incomplete
-from imagescope.errors import CorruptArchive, DigestMismatch, MissingBlob, NotAnImage
+from imagescope.errors import CorruptArchive, MissingBlob, NotAnImage
 from imagescope.layers import (
     LimitedReader,
-    Readable,
     blob_compression,
     normalize_path,
     read_layer,
@@ -31,15 +29,19 @@ from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Layer
 from imagescope.progress import Progress
 from imagescope.sources.manifests import LayerRef
+from imagescope.sources.spanhash import Span, identity_of
+from imagescope.sources.verify import (
+    BlobChecks,
+    DeferredChecks,
+    HashingReader,
+    SpanHasher,
+    check_digests,
+    plan_checks,
+)
 
 BLOCK = 512
 _STREAM_BUFFER = 1 << 20
 _MAX_LINK_HOPS = 16
-_HASH_CHUNK = 1 << 20
-# a thread hashing beside the parser waits for the GIL after each read and each update (up to
-# the 5 ms switch interval): 8 MiB steps keep it hashing rather than waiting
-_SPAN_HASH_CHUNK = 8 << 20
-HASH_ALGORITHMS = frozenset({"sha256", "sha384", "sha512"})  # OCI digests imagescope checks
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,17 +177,21 @@ def resolve_link(name: str, members: Mapping[str, object], links: Mapping[str, s
 
 
 def read_layers(refs: list[LayerRef], locate: Locate, progress: Progress,
-                reuse: Reuse | None = None, limits: ReadLimits | None = None) -> list[Layer]:
+                reuse: Reuse | None = None, limits: ReadLimits | None = None,
+                later: DeferredChecks | None = None) -> list[Layer]:
     """Read every layer of a plan from seekable blobs, bottom-up.
 
     A plain blob is walked with seeks: entries record absolute offsets into the file, contents
     are not read (Layer.content_file lets digests be filled later). A compressed blob is
     decompressed in one pass, hashing contents on the way. A blob listed twice is read once.
     With `limits.verify` each blob read is hashed and checked (`plan_checks`): a compressed
-    one in the same pass, a plain one by a thread reading it beside the seeking parser.
+    one in the same pass, or after it by `later` while its budget lasts (its stored bytes:
+    the decoders keep their cores); a plain one by a thread reading it beside the seeking
+    parser.
     With `reuse`, a layer the cache holds (`cache_lookup`) is served from it (its offsets
     rebased to this file when the blob is plain) and every layer read is stored under the
-    digest it was verified against (`BlobChecks.cache_key`; not at all when unverified); a
+    digest it was verified against (`BlobChecks.cache_key`; not at all when unverified; once
+    `later` checked it, for a blob it checks); a
     layer `reuse` does not want (a re-read of other layers, an identification) is located and
     left empty.
 
@@ -234,6 +240,10 @@ def read_layers(refs: list[LayerRef], locate: Locate, progress: Progress,
                     else:
                         entries = []  # filled by the read
                         read = _Read(span, index, label, ref, plain, checks, base)
+                        if later is not None and not plain and checks.stored and not checks.tar:
+                            read.later = later.take(index, label, Span(
+                                span.path, identity_of(span.file.fileno()), span.offset,
+                                span.size, tuple(sorted(checks.algorithms()[0]))), checks.stored)
                     content_file = span.path if plain else None
                 layer = Layer(index=index, entries=entries, digest=ref.digest,
                               diff_id=ref.diff_id, media_type=ref.media_type,
@@ -247,9 +257,11 @@ def read_layers(refs: list[LayerRef], locate: Locate, progress: Progress,
                 done.setdefault((span.path, span.offset, ref.digest, ref.diff_id), layer)
                 layers.append(layer)
         except Exception:
-            _read_all(reads, progress, limits, reuse)  # the layers below fail first, if any
+            _read_all(reads, progress, limits, reuse, later)  # the layers below fail first
             raise
-        _read_all(reads, progress, limits, reuse)
+        if later is not None:
+            later.start()
+        _read_all(reads, progress, limits, reuse, later)
     for layer, seen in copies:
         layer.entries = [dataclasses.replace(e) for e in seen.entries]
     return layers
@@ -270,11 +282,28 @@ class _Read:
     checks: BlobChecks
     base: int | None
     layer: Layer | None = None
+    later: bool = False  # its stored bytes are checked by `DeferredChecks`, not in the read
+
+    def in_pass(self) -> BlobChecks:
+        """The checks made while the blob is read."""
+        return BlobChecks((), self.checks.tar) if self.later else self.checks
+
+    def finish(self, entries: list[Entry], reuse: Reuse, later: DeferredChecks | None) -> None:
+        """The read gave `entries`: count them, and store them now or once `later` checked
+        the blob."""
+        assert self.layer is not None
+        self.layer.entries = entries
+        key = self.checks.cache_key(self.ref)
+        if self.later and later is not None:
+            later.read(self.index, reuse.read_later(key, entries, offset_base=self.base))
+        else:
+            reuse.read(key, entries, offset_base=self.base)
 
 
-def _read_all(reads: list[_Read], progress: Progress, limits: ReadLimits, reuse: Reuse) -> None:
-    """Read the layers of `reads`, storing each in the cache in order; the first failure in
-    layer order is raised.
+def _read_all(reads: list[_Read], progress: Progress, limits: ReadLimits, reuse: Reuse,
+              later: DeferredChecks | None) -> None:
+    """Read the layers of `reads`, storing each in the cache (or handing it to `later`) in
+    order; the first failure in layer order is raised.
 
     Two or more compressed blobs are decoded on up to _READERS threads (zlib, ISA-L, zstd and
     hashlib let go of the GIL while they work), each through its own positioned reads of the
@@ -284,11 +313,8 @@ def _read_all(reads: list[_Read], progress: Progress, limits: ReadLimits, reuse:
     """
     if _READERS < 2 or sum(1 for read in reads if not read.plain) < 2:
         for read in reads:
-            assert read.layer is not None
-            read.layer.entries = _read_span(read.span, read.index, read.label, read.ref,
-                                            read.plain, read.checks, progress, limits)
-            reuse.read(read.checks.cache_key(read.ref), read.layer.entries,
-                       offset_base=read.base)
+            read.finish(_read_span(read.span, read.index, read.label, read.ref, read.plain,
+                                   read.in_pass(), progress, limits), reuse, later)
         return
     shared = _SharedProgress(progress, f"{len(reads)} layers",
                              sum(read.span.size for read in reads))
@@ -297,16 +323,13 @@ def _read_all(reads: list[_Read], progress: Progress, limits: ReadLimits, reuse:
                                 thread_name_prefix="imagescope-read") as pool:
             largest_first = sorted(reads, key=lambda read: read.span.size, reverse=True)
             submitted = {id(read): pool.submit(_read_span, _own_position(read.span), read.index,
-                                               read.label, read.ref, read.plain, read.checks,
-                                               shared, limits)
+                                               read.label, read.ref, read.plain,
+                                               read.in_pass(), shared, limits)
                          for read in largest_first}
             futures = [submitted[id(read)] for read in reads]
             try:
                 for read, future in zip(reads, futures, strict=True):
-                    assert read.layer is not None
-                    read.layer.entries = future.result()
-                    reuse.read(read.checks.cache_key(read.ref), read.layer.entries,
-                               offset_base=read.base)
+                    read.finish(future.result(), reuse, later)
             except BaseException:
                 shared.cancelled = True  # the other reads stop at their next chunk
                 for future in futures:
@@ -393,54 +416,6 @@ class _PositionedFile(io.RawIOBase):
         return len(data)
 
 
-@dataclass(frozen=True, slots=True)
-class BlobChecks:
-    """The digests one read of a layer blob checks, each with where it is given: digests of
-    its stored bytes, and of its decompressed tar (a compressed blob's diff_id)."""
-
-    stored: tuple[tuple[str, str], ...] = ()
-    tar: tuple[tuple[str, str], ...] = ()
-
-    def cache_key(self, ref: LayerRef) -> str | None:
-        """The digest the analysis is stored under: the diff_id when the tar was checked
-        against it (then it serves every compression of the layer), else the blob's checked
-        digest, else none: an unverified analysis is not cached, so a wrong digest in a
-        hostile image cannot poison the cache."""
-        checked = {digest for digest, _ in self.stored + self.tar}
-        if ref.diff_id is not None and ref.diff_id in checked:
-            return ref.diff_id
-        return ref.digest if ref.digest is not None and ref.digest in checked else None
-
-    def algorithms(self) -> tuple[set[str], set[str]]:
-        """The hash algorithms the stored bytes and the tar need (unsupported ones left out:
-        `check_digests` refuses them)."""
-        def needed(pairs: tuple[tuple[str, str], ...]) -> set[str]:
-            return {digest.partition(":")[0] for digest, _ in pairs} & HASH_ALGORITHMS
-
-        return needed(self.stored), needed(self.tar)
-
-
-def plan_checks(ref: LayerRef, plain: bool, limits: ReadLimits, *,
-                tar_too: bool = False) -> BlobChecks:
-    """What a read of `ref`'s blob verifies (nothing without `limits.verify`).
-
-    The stored bytes must hash to the digest that names the blob (a descriptor's, or a
-    content-addressed path's) and, for a plain blob, to its diff_id. A compressed blob's
-    diff_id is the hash of its decompressed tar: checked only with `tar_too`, as hashing every
-    uncompressed byte costs about as much as decompressing them. A compressed blob known only
-    by its diff_id (a docker-archive of gzip layers) is checked only with `tar_too`.
-    """
-    if not limits.verify:
-        return BlobChecks()
-    stored: list[tuple[str, str]] = []
-    if ref.digest and ref.digest != ref.diff_id:
-        stored.append((ref.digest, "the manifest"))
-    if plain and ref.diff_id:
-        stored.append((ref.diff_id, "the image config"))
-    tar = ((ref.diff_id, "the image config"),) if tar_too and not plain and ref.diff_id else ()
-    return BlobChecks(tuple(stored), tar)
-
-
 def cache_lookup(reuse: Reuse, ref: LayerRef, plain: bool, *,
                  offset_base: int | None = None) -> list[Entry] | None:
     """The cached analysis of a layer: a compressed blob's under its own digest first, then
@@ -457,99 +432,6 @@ def cache_lookup(reuse: Reuse, ref: LayerRef, plain: bool, *,
         if entries is not None:
             return entries
     return None
-
-
-def check_digests(label: str, expected: Iterable[tuple[str, str]],
-                  computed: Mapping[str, str], what: str = "blob") -> None:
-    """Raise DigestMismatch unless `computed` (algorithm → hex of the blob or of its `what`)
-    matches every digest expected of it; a digest of an algorithm imagescope does not hash
-    cannot be checked and is refused the same way."""
-    for digest, named in expected:
-        algorithm, _, hex_digest = digest.partition(":")
-        if algorithm not in computed:
-            raise DigestMismatch(f"{label}: cannot verify {digest[:80]!r} given by {named}: "
-                                 "imagescope checks sha256, sha384 and sha512 digests "
-                                 "(--no-verify reads the image unchecked)")
-        if computed[algorithm] != hex_digest:
-            raise DigestMismatch(
-                f"{label}: the {what} does not match its digest: its {algorithm} is "
-                f"{algorithm}:{computed[algorithm][:16]}… but {named} gives "
-                f"{digest[:len(algorithm) + 17]}…; the image is corrupt or was altered "
-                "(--no-verify skips this check)")
-
-
-class HashingReader(io.RawIOBase):
-    """`raw`, read once front to back, hashing every byte that passes with each algorithm.
-
-    Not seekable, so `read_layer` reads it in one pass; `finish` reads what the reader left
-    (the padding after a tar's end marker) and returns the hex digests.
-    """
-
-    def __init__(self, raw: Readable, algorithms: Iterable[str]) -> None:
-        super().__init__()
-        self._raw = raw
-        self._hashers = [(name, hashlib.new(name)) for name in sorted(algorithms)]
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1, /) -> bytes:
-        data = self._raw.read(size)
-        for _, hasher in self._hashers:
-            hasher.update(data)
-        return data
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[:len(data)] = data
-        return len(data)
-
-    def finish(self) -> dict[str, str]:
-        while self.read(_HASH_CHUNK):
-            pass
-        return {name: hasher.hexdigest() for name, hasher in self._hashers}
-
-
-class _SpanHasher:
-    """Hashes `size` bytes of a file from `offset` on a thread of its own (pread and hashlib
-    release the GIL), so a plain layer is verified while the parser seeks through it."""
-
-    def __init__(self, fd: int, offset: int, size: int, algorithms: Iterable[str]) -> None:
-        self._hashers = [(name, hashlib.new(name)) for name in sorted(algorithms)]
-        self._stop = threading.Event()
-        self._error: OSError | None = None
-        self._short = False
-        self._thread = threading.Thread(target=self._run, args=(fd, offset, size),
-                                        name="imagescope-verify", daemon=True)
-        self._thread.start()
-
-    def _run(self, fd: int, offset: int, size: int) -> None:
-        end = offset + size
-        buffer = bytearray(min(_SPAN_HASH_CHUNK, size))  # one buffer, refilled: memory stays flat
-        view = memoryview(buffer)
-        try:
-            while offset < end and not self._stop.is_set():
-                count = os.preadv(fd, [view[:min(len(buffer), end - offset)]], offset)
-                if not count:
-                    self._short = True
-                    return
-                for _, hasher in self._hashers:
-                    hasher.update(view[:count])
-                offset += count
-        except OSError as exc:
-            self._error = exc
-
-    def cancel(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def result(self, label: str) -> dict[str, str]:
-        self._thread.join()
-        if self._error is not None:
-            raise CorruptArchive(f"{label}: cannot read the blob: {self._error.strerror}")
-        if self._short:
-            raise CorruptArchive(f"{label}: blob is truncated")
-        return {name: hasher.hexdigest() for name, hasher in self._hashers}
 
 
 def missing_blob(where: str, key: str) -> MissingBlob:
@@ -583,7 +465,7 @@ def _read_span(span: BlobSpan, index: int, label: str, ref: LayerRef, plain: boo
                           {name: hasher.hexdigest() for name, hasher in tar_hashers.items()},
                           what="decompressed tar")
             return entries
-        hasher = _SpanHasher(span.file.fileno(), span.offset, span.size, stored_algorithms)
+        hasher = SpanHasher(span.file.fileno(), span.offset, span.size, stored_algorithms)
         try:
             entries = read_layer(raw, index=index, label=label, media_type=ref.media_type,
                                  hash_contents=False, base_offset=span.offset,
@@ -618,19 +500,15 @@ def _link_target(name: str, info: tarfile.TarInfo) -> str:
 
 
 __all__ = [
-    "BlobChecks",
     "BlobSpan",
-    "HashingReader",
     "Locate",
     "Member",
     "NotRegularFile",
     "StreamMember",
     "cache_lookup",
-    "check_digests",
     "index_tar",
     "missing_blob",
     "open_regular",
-    "plan_checks",
     "read_layers",
     "resolve_link",
     "tar_errors",

@@ -32,15 +32,7 @@ from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Image, Layer
 from imagescope.progress import Progress
 from imagescope.refs import ENGINE, SourceRef, familiar, is_image_id, split_tag
-from imagescope.sources.blobs import (
-    HashingReader,
-    check_digests,
-    missing_blob,
-    plan_checks,
-    resolve_link,
-    tar_errors,
-    walk_stream,
-)
+from imagescope.sources.blobs import missing_blob, resolve_link, tar_errors, walk_stream
 from imagescope.sources.manifests import (
     MAX_DOCUMENT_BYTES,
     LayerRef,
@@ -51,6 +43,7 @@ from imagescope.sources.manifests import (
     to_image,
     verifying,
 )
+from imagescope.sources.verify import HashingReader, check_digests, plan_checks
 
 _CHUNK = 1 << 20
 _DOCUMENTS = frozenset({"manifest.json", "index.json", "repositories", "oci-layout"})
@@ -106,7 +99,7 @@ def load(source: SourceRef, *, reference: str, pull: str, platform: Platform | N
     and every layer (by the diff_ids the engine lists), `image.save()` is not called at all;
     otherwise layers the cache holds are drained from the stream unparsed, and the others, and
     the record, are stored. With `limits.verify` each layer parsed is hashed as it passes and
-    checked against manifest.json and the config once they have come (`blobs.plan_checks`).
+    checked against manifest.json and the config once they have come (`verify.plan_checks`).
     """
     reuse = reuse or Reuse()
     limits = limits or ReadLimits()

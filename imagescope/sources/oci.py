@@ -21,14 +21,15 @@ from imagescope.sources.manifests import (
     to_image,
     verifying,
 )
+from imagescope.sources.verify import DeferredChecks
 
 
 def load(source: SourceRef, *, reference: str, platform: Platform | None,
          progress: Progress, reuse: Reuse | None = None,
-         limits: ReadLimits | None = None) -> Image:
+         limits: ReadLimits | None = None, later: DeferredChecks | None = None) -> Image:
     """Read an OCI layout: resolve index.json to one manifest, then read its layer blobs
-    (`reuse` serves and stores layer analyses, `limits` guards the reads: see
-    `blobs.read_layers`)."""
+    (`reuse` serves and stores layer analyses, `limits` guards the reads, `later` takes
+    digest checks: see `blobs.read_layers`)."""
     root = source.location
     if not os.path.exists(root):
         raise SourceNotFound(f"no such directory: {root}")
@@ -61,7 +62,7 @@ def load(source: SourceRef, *, reference: str, platform: Platform | None,
         with file:
             yield BlobSpan(file, 0, os.fstat(file.fileno()).st_size, path)
 
-    layers = read_layers(plan.layers, locate, progress, reuse, limits)
+    layers = read_layers(plan.layers, locate, progress, reuse, limits, later)
     return to_image(plan, layers, reference=reference, source=OCI)
 
 

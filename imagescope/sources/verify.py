@@ -1,0 +1,306 @@
+"""Checking layer blobs against their digests: while they are decoded, or afterwards.
+
+A read checks what `plan_checks` asks: the digests of the blob's stored bytes and, on request,
+of its decompressed tar. Stored bytes are hashed in the pass that decodes them
+(`HashingReader`), by a thread reading beside a seeking parser (`SpanHasher`), or after the
+decoding, while the analysis runs (`DeferredChecks`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from imagescope.errors import CorruptArchive, DigestMismatch
+from imagescope.layers import Readable
+from imagescope.limits import ReadLimits
+from imagescope.sources import spanhash
+from imagescope.sources.manifests import LayerRef
+from imagescope.sources.spanhash import Span, hash_fd, hash_span
+
+HASH_ALGORITHMS = frozenset({"sha256", "sha384", "sha512"})  # OCI digests imagescope checks
+_HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class BlobChecks:
+    """The digests one read of a layer blob checks, each with where it is given: digests of
+    its stored bytes, and of its decompressed tar (a compressed blob's diff_id)."""
+
+    stored: tuple[tuple[str, str], ...] = ()
+    tar: tuple[tuple[str, str], ...] = ()
+
+    def cache_key(self, ref: LayerRef) -> str | None:
+        """The digest the analysis is stored under: the diff_id when the tar was checked
+        against it (then it serves every compression of the layer), else the blob's checked
+        digest, else none: an unverified analysis is not cached, so a wrong digest in a
+        hostile image cannot poison the cache."""
+        checked = {digest for digest, _ in self.stored + self.tar}
+        if ref.diff_id is not None and ref.diff_id in checked:
+            return ref.diff_id
+        return ref.digest if ref.digest is not None and ref.digest in checked else None
+
+    def algorithms(self) -> tuple[set[str], set[str]]:
+        """The hash algorithms the stored bytes and the tar need (unsupported ones left out:
+        `check_digests` refuses them)."""
+        def needed(pairs: tuple[tuple[str, str], ...]) -> set[str]:
+            return {digest.partition(":")[0] for digest, _ in pairs} & HASH_ALGORITHMS
+
+        return needed(self.stored), needed(self.tar)
+
+
+def plan_checks(ref: LayerRef, plain: bool, limits: ReadLimits, *,
+                tar_too: bool = False) -> BlobChecks:
+    """What a read of `ref`'s blob verifies (nothing without `limits.verify`).
+
+    The stored bytes must hash to the digest that names the blob (a descriptor's, or a
+    content-addressed path's) and, for a plain blob, to its diff_id. A compressed blob's
+    diff_id is the hash of its decompressed tar: checked only with `tar_too`, as hashing every
+    uncompressed byte costs about as much as decompressing them. A compressed blob known only
+    by its diff_id (a docker-archive of gzip layers) is checked only with `tar_too`.
+    """
+    if not limits.verify:
+        return BlobChecks()
+    stored: list[tuple[str, str]] = []
+    if ref.digest and ref.digest != ref.diff_id:
+        stored.append((ref.digest, "the manifest"))
+    if plain and ref.diff_id:
+        stored.append((ref.diff_id, "the image config"))
+    tar = ((ref.diff_id, "the image config"),) if tar_too and not plain and ref.diff_id else ()
+    return BlobChecks(tuple(stored), tar)
+
+
+def check_digests(label: str, expected: Iterable[tuple[str, str]],
+                  computed: Mapping[str, str], what: str = "blob") -> None:
+    """Raise DigestMismatch unless `computed` (algorithm → hex of the blob or of its `what`)
+    matches every digest expected of it; a digest of an algorithm imagescope does not hash
+    cannot be checked and is refused the same way."""
+    for digest, named in expected:
+        algorithm, _, hex_digest = digest.partition(":")
+        if algorithm not in computed:
+            raise DigestMismatch(f"{label}: cannot verify {digest[:80]!r} given by {named}: "
+                                 "imagescope checks sha256, sha384 and sha512 digests "
+                                 "(--no-verify reads the image unchecked)")
+        if computed[algorithm] != hex_digest:
+            raise DigestMismatch(
+                f"{label}: the {what} does not match its digest: its {algorithm} is "
+                f"{algorithm}:{computed[algorithm][:16]}… but {named} gives "
+                f"{digest[:len(algorithm) + 17]}…; the image is corrupt or was altered "
+                "(--no-verify skips this check)")
+
+
+class HashingReader(io.RawIOBase):
+    """`raw`, read once front to back, hashing every byte that passes with each algorithm.
+
+    Not seekable, so `read_layer` reads it in one pass; `finish` reads what the reader left
+    (the padding after a tar's end marker) and returns the hex digests.
+    """
+
+    def __init__(self, raw: Readable, algorithms: Iterable[str]) -> None:
+        super().__init__()
+        self._raw = raw
+        self._hashers = [(name, hashlib.new(name)) for name in sorted(algorithms)]
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self._raw.read(size)
+        for _, hasher in self._hashers:
+            hasher.update(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def finish(self) -> dict[str, str]:
+        while self.read(_HASH_CHUNK):
+            pass
+        return {name: hasher.hexdigest() for name, hasher in self._hashers}
+
+
+class SpanHasher:
+    """Hashes `size` bytes of a file from `offset` on a thread of its own (pread and hashlib
+    release the GIL), so a plain layer is verified while the parser seeks through it."""
+
+    def __init__(self, fd: int, offset: int, size: int, algorithms: Iterable[str]) -> None:
+        self._stop = threading.Event()
+        self._result: dict[str, str] | str = "stopped"
+        self._thread = threading.Thread(
+            target=self._run, args=(fd, offset, size, tuple(sorted(algorithms))),
+            name="imagescope-verify", daemon=True)
+        self._thread.start()
+
+    def _run(self, fd: int, offset: int, size: int, algorithms: tuple[str, ...]) -> None:
+        self._result = hash_fd(fd, offset, size, algorithms, self._stop)
+
+    def cancel(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def result(self, label: str) -> dict[str, str]:
+        self._thread.join()
+        return hashed(label, self._result)
+
+
+def hashed(label: str, result: dict[str, str] | str) -> dict[str, str]:
+    """The digests `spanhash` computed for a blob, or the error telling why there are none."""
+    if isinstance(result, dict):
+        return result
+    if result == "truncated":
+        raise CorruptArchive(f"{label}: blob is truncated")
+    if result == "changed":
+        raise CorruptArchive(f"{label}: the blob changed while it was read")
+    raise CorruptArchive(f"{label}: {result}")
+
+
+@dataclass(slots=True)
+class _Deferred:
+    index: int
+    label: str
+    span: Span
+    expected: tuple[tuple[str, str], ...]
+    store: Callable[[], object] | None = None  # set once the blob was read: stores what it gave
+
+
+class DeferredChecks:
+    """Digests of stored blob bytes checked beside the decoding, by a child process
+    (`spanhash`) of low priority, and settled after the analysis.
+
+    Hashing a compressed blob in the pass that decodes it takes a fifth of the decoders' time;
+    the child hashes on what the decoders leave idle (a decoder waiting for the GIL, the cores
+    the analysis does not use). Rules:
+    - Blobs are checked this way up to `budget` bytes in all (`take`); the rest while they are
+      decoded. A budget within memory means the child and the decoders read the blobs from
+      the page cache, not twice from disk.
+    - Nothing read from a blob is stored (its `store`) before its digests matched.
+    - The error raised is the one checking in the decoding pass would have raised first, in
+      layer order: `settle` after a load failed, before its error, or after the analysis.
+    - Blobs of fewer than `child_from` bytes in all, or blobs without a child (none can be
+      started, or it died), are hashed in this process by `settle`: starting an interpreter
+      costs more than hashing a few MiB.
+    """
+
+    def __init__(self, budget: int, *, child_from: int = 32 << 20, niceness: int = 10) -> None:
+        self._budget = budget
+        self._child_from = child_from
+        self._niceness = niceness
+        self._blobs: list[_Deferred] = []  # in `take` order: the order the child hashes them
+        self._child: subprocess.Popen[bytes] | None = None
+        self._started = False
+
+    @classmethod
+    def within_memory(cls) -> DeferredChecks:
+        """Checks with a budget of a quarter of this machine's memory (none when unknown)."""
+        try:
+            memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, OSError, ValueError):
+            memory = 0
+        return cls(max(0, memory) // 4)
+
+    def take(self, index: int, label: str, span: Span,
+             expected: tuple[tuple[str, str], ...]) -> bool:
+        """Whether these checks take the blob of layer `index` (`label` in errors): while the
+        budget lasts, before `start`."""
+        if self._started or span.size > self._budget:
+            return False
+        self._budget -= span.size
+        self._blobs.append(_Deferred(index, label, span, expected))
+        return True
+
+    def start(self) -> None:
+        """Start hashing every blob taken, in a child process."""
+        if self._started:
+            return
+        self._started = True
+        if sum(blob.span.size for blob in self._blobs) < max(1, self._child_from):
+            return
+        try:
+            child = subprocess.Popen(
+                [sys.executable, "-I", "-S", spanhash.__file__, str(self._niceness)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        except (OSError, ValueError):
+            return  # no interpreter to start: `settle` hashes here
+        self._child = child
+        assert child.stdin is not None
+        try:
+            with child.stdin:
+                child.stdin.write(json.dumps([blob.span for blob in self._blobs]).encode())
+        except OSError:
+            pass  # it died: `settle` hashes here what it did not report
+
+    def read(self, index: int, store: Callable[[], object]) -> None:
+        """The blob of layer `index` was read; `store` stores what it gave, once it matched."""
+        for blob in self._blobs:
+            if blob.index == index:
+                blob.store = store
+
+    def settle(self) -> None:
+        """Wait for the checks of the blobs read; store what each matching one gave, in layer
+        order, up to the first that does not match, whose DigestMismatch (or
+        CorruptArchive) is raised. Blobs taken but not read (the load failed) are let go."""
+        blobs, self._blobs = self._blobs, []
+        last = max((n for n, blob in enumerate(blobs) if blob.store is not None), default=-1)
+        results = self._results(last + 1)
+        for blob, result in sorted(zip(blobs, results, strict=False), key=lambda p: p[0].index):
+            if blob.store is None:
+                continue
+            if result is None:
+                result = hash_span(blob.span)
+            check_digests(blob.label, blob.expected, hashed(blob.label, result))
+            blob.store()
+
+    def abandon(self) -> None:
+        """Stop the checks, storing nothing."""
+        self._blobs = []
+        self._stop_child()
+
+    def _results(self, count: int) -> list[dict[str, str] | str | None]:
+        """What the child reported for the first `count` blobs taken (a line each, in order);
+        None where it reported nothing usable. The child is stopped once they are in."""
+        results: list[dict[str, str] | str | None] = []
+        child = self._child
+        try:
+            if child is not None and child.stdout is not None:
+                while len(results) < count:
+                    line = child.stdout.readline()
+                    if not line:
+                        break
+                    results.append(_reported(line))
+        finally:
+            self._stop_child()
+        return results + [None] * (count - len(results))
+
+    def _stop_child(self) -> None:
+        child, self._child = self._child, None
+        if child is None:
+            return
+        if child.poll() is None:
+            child.kill()
+        if child.stdout is not None:
+            child.stdout.close()
+        child.wait()
+
+
+def _reported(line: bytes) -> dict[str, str] | str | None:
+    """A result line of the child, or None when it is not one."""
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str)
+                                       for k, v in value.items()):
+        return value
+    return None
