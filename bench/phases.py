@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import resource
 import time
 from collections.abc import Callable
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, help="layer cache directory (default: none)")
     parser.add_argument("--repeat", type=int, default=1, help="time the analysis N times")
     args = parser.parse_args(argv)
+    gc.disable()  # as the CLI runs
 
     from imagescope.cache import LayerCache
     from imagescope.sources import load

@@ -20,8 +20,8 @@ Pure: no I/O. Cost is linear in the number of entries; each node is hidden at mo
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from imagescope.model import Entry, EntryKind, Layer
 
@@ -48,8 +48,7 @@ class _Node:
         self.entry = entry
 
 
-@dataclass(frozen=True, slots=True)
-class Hidden:
+class Hidden(NamedTuple):
     """Content that no visible name reaches any more.
 
     `entry` is the FILE entry that wrote the bytes; `replacement` is the FILE entry whose content
@@ -82,8 +81,7 @@ def how_hidden(hidden: Hidden) -> HiddenHow:
     return HiddenHow.OVERWRITTEN
 
 
-@dataclass(frozen=True, slots=True)
-class VisibleFile:
+class VisibleFile(NamedTuple):
     """A name in the final filesystem that reaches content (a FILE or a hardlink to one)."""
 
     path: str

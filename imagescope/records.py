@@ -3,7 +3,6 @@ column, not one per record, until a record is read."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Generic, TypeVar, overload
 
@@ -56,12 +55,14 @@ class Records(Sequence[_T], Generic[_T]):
 
 
 def columns_of(records: Sequence[Any], record_type: type) -> tuple[Sequence[Any], ...]:
-    """The fields of `records` (dataclasses of `record_type`) as columns, in field order: as
+    """The fields of `records` (named tuples of `record_type`) as columns, in field order: as
     kept, for Records made by `record_type`; else read record by record."""
     if isinstance(records, Records):
         return records.columns
-    return tuple([getattr(record, field.name) for record in records]
-                 for field in dataclasses.fields(record_type))
+    width = len(record_type._fields)  # type: ignore[attr-defined]
+    if not records:
+        return ((),) * width
+    return tuple(zip(*records, strict=True))
 
 
 __all__ = ["Records", "columns_of"]

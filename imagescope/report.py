@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from imagescope.findings.model import Finding
 from imagescope.history import attribute, instruction_of
@@ -55,8 +56,7 @@ class LayerReport:
     instruction: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class WastedFile:
+class WastedFile(NamedTuple):
     path: str  # absolute, as shown to users
     bytes: int
     layer_index: int

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Category(StrEnum):
@@ -25,8 +26,7 @@ class Severity(StrEnum):
     INFO = "info"
 
 
-@dataclass(frozen=True, slots=True)
-class FileRef:
+class FileRef(NamedTuple):
     """One file a finding concerns. `hidden_by` is None when the file is alive in the final image.
 
     `(layer_index, path)` identifies the content: two findings naming the same pair name the same

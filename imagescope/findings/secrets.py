@@ -18,7 +18,10 @@ arguments: `step_label`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import compress, repeat
+from operator import attrgetter, is_not, or_
+from typing import TypeVar
 
 from imagescope.findings.model import Category, FileRef, Finding, Severity, make_finding
 from imagescope.findings.tables import PathTable, alive_refs, step_label
@@ -107,10 +110,24 @@ def find(view: ImageView) -> list[Finding]:
     return find_alive(view) + find_in_lower_layers(view)
 
 
+_ENTRY_CONTENT = attrgetter("entry.content")
+_PATH = attrgetter("path")
+_ENTRY_PATH = attrgetter("entry.path")
+_T = TypeVar("_T", LiveFile, Hidden)
+
+
+def _suspects(files: list[_T], paths: Iterable[str]) -> Iterator[_T]:
+    """`files` (live or hidden, at `paths`) less most of those `secret_kind` finds nothing in:
+    those with no content captured at a path no row may match (in C-level loops)."""
+    captured = map(is_not, map(_ENTRY_CONTENT, files), repeat(None))
+    return compress(files, map(or_, captured, _TABLE.may_match_each(paths)))
+
+
 def find_alive(view: ImageView) -> list[Finding]:
     """One finding per kind and layer for secrets alive in the final image."""
     groups: dict[tuple[str, int], list[LiveFile]] = {}
-    for live in view.live_files:
+    files = view.live_files
+    for live in _suspects(files, map(_PATH, files)):
         kind = secret_kind(live.entry, live.path)
         if kind is not None:
             groups.setdefault((kind, live.layer_index), []).append(live)
@@ -131,7 +148,7 @@ def find_alive(view: ImageView) -> list[Finding]:
 def find_in_lower_layers(view: ImageView) -> list[Finding]:
     """One finding per kind and (holding layer, hiding layer) for secrets hidden by a later step."""
     groups: dict[tuple[str, int, int], list[Hidden]] = {}
-    for hidden in view.hidden:
+    for hidden in _suspects(view.hidden, map(_ENTRY_PATH, view.hidden)):
         entry = hidden.entry
         kind = secret_kind(entry, entry.path)
         if kind is not None:
