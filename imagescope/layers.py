@@ -30,7 +30,11 @@ Capture = Callable[[str, int], bool]
 BLOCK = 512
 _STREAM_CHUNK = 1 << 20  # compressed / non-seekable reads
 _OUT_CHUNK = 1 << 20  # decompressed bytes one step may hold, however much the input expands
-_ZSTD_READ = 128 << 10  # compressed bytes per zstd read: a bomb shows within a few of them
+# compressed bytes per zstd read, growing from the first to the last: a bomb shows within a few
+# small ones; large ones spare the reader a GIL round trip (to call `read`) every 128 KiB,
+# which with two layers decoded side by side cost a tenth of the wall time
+_ZSTD_FIRST_READ = 128 << 10
+_ZSTD_READ = 1 << 20
 _MAX_METADATA_BYTES = 16 << 20  # a PAX header or GNU long name; real ones are a few KiB
 _SEEK_CHUNK = 32 << 10  # seekable plain reads: small, so skipped contents are rarely read
 _ZERO_BLOCK = bytes(BLOCK)
@@ -258,11 +262,14 @@ class _ZstdSource:
     def __init__(self, raw: Readable, on_raw: Callable[[int], None]) -> None:
         self._raw = raw
         self._on_raw = on_raw
+        self._step = _ZSTD_FIRST_READ  # doubles with each read, up to _ZSTD_READ
         self.consumed = 0
         self.frames = _ZstdFrames()
 
     def read(self, size: int = -1) -> bytes:
-        data = self._raw.read(size if size > 0 else _ZSTD_READ)
+        step = self._step
+        self._step = min(2 * step, _ZSTD_READ)
+        data = self._raw.read(min(size, step) if size > 0 else step)
         if data:
             self._on_raw(len(data))
             self.consumed += len(data)
