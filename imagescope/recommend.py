@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 
-from imagescope.findings.model import FileRef, Finding
+from imagescope.findings.model import FileRef, Finding, unique_refs
 from imagescope.findings.view import ImageView
 
 
@@ -114,11 +115,11 @@ def optimized_bytes(total_bytes: int, findings: Iterable[Finding],
         for ref in f.files if ref.hidden_by is not None or f.removable)
 
 
+_BYTES = attrgetter("bytes")
+
+
 def _unique_bytes(refs: Iterable[FileRef]) -> int:
-    seen: dict[tuple[int, str], int] = {}
-    for ref in refs:
-        seen.setdefault(ref.key, ref.bytes)
-    return sum(seen.values())
+    return sum(map(_BYTES, unique_refs(refs)))
 
 
 def _from(findings: list[Finding], rule: str, title: str, change: str) -> Recommendation:

@@ -3,7 +3,8 @@ column, not one per record, until a record is read."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from operator import attrgetter
 from typing import Any, Generic, TypeVar, overload
 
 _T = TypeVar("_T")
@@ -65,4 +66,17 @@ def columns_of(records: Sequence[Any], record_type: type) -> tuple[Sequence[Any]
     return tuple(zip(*records, strict=True))
 
 
-__all__ = ["Records", "columns_of"]
+_BY_PATH = attrgetter("path", "layer_index")
+_BYTES = attrgetter("bytes")
+
+
+def largest_first(records: Iterable[_T]) -> list[_T]:
+    """File records (with `bytes`, `path` and `layer_index`) sorted by bytes, largest first,
+    then by path and layer: the order of sorting by `(-bytes, path, layer_index)`, in two
+    stable sorts keyed in C."""
+    ordered = sorted(records, key=_BY_PATH)
+    ordered.sort(key=_BYTES, reverse=True)  # (reverse sorts keep equal records in order)
+    return ordered
+
+
+__all__ = ["Records", "columns_of", "largest_first"]

@@ -12,6 +12,7 @@ from imagescope.history import attribute, instruction_of
 from imagescope.model import EntryKind, Image
 from imagescope.overlay import HiddenHow, Replay, how_hidden
 from imagescope.recommend import Recommendation
+from imagescope.records import largest_first
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +115,7 @@ def build_report(image: Image, result: Replay) -> Report:
         by[hidden.hidden_by] = by.get(hidden.hidden_by, 0) + size
         wasted_files.append(WastedFile("/" + hidden.entry.path, size, hidden.layer_index,
                                        hidden.hidden_by, how))
-    wasted_files.sort(key=lambda w: (-w.bytes, w.path, w.layer_index))
+    wasted_files = largest_first(wasted_files)
 
     attribution = attribute(image.history, layer_count)
     layers: list[LayerReport] = []

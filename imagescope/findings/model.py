@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from operator import attrgetter
 from typing import NamedTuple
+
+from imagescope.records import largest_first
 
 
 class Category(StrEnum):
@@ -64,14 +67,20 @@ class Finding:
     detail: str = ""
 
 
+_KEY = attrgetter("layer_index", "path")  # FileRef.key
+
+
+def unique_refs(refs: Iterable[FileRef]) -> Iterable[FileRef]:
+    """The first ref of each content (`FileRef.key`), keyed in C (order not kept)."""
+    backwards = list(refs)[::-1]  # a dict keeps the last value given for a key
+    return dict(zip(map(_KEY, backwards), backwards)).values()
+
+
 def make_finding(*, rule: str, category: Category, severity: Severity, title: str, subject: str,
                  files: list[FileRef], removable: bool = False, detail: str = "",
                  layers: tuple[int, ...] | None = None) -> Finding:
     """A Finding with bytes summed once per content, files sorted and layers derived."""
-    unique: dict[tuple[int, str], FileRef] = {}
-    for ref in files:
-        unique.setdefault(ref.key, ref)
-    ordered = tuple(sorted(unique.values(), key=lambda r: (-r.bytes, r.path, r.layer_index)))
+    ordered = tuple(largest_first(unique_refs(files)))
     if layers is None:
         involved = {r.layer_index for r in ordered} | {r.hidden_by for r in ordered
                                                        if r.hidden_by is not None}
