@@ -37,7 +37,6 @@ import os
 import re
 import struct
 import sys
-import tempfile
 import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator
@@ -227,6 +226,8 @@ class LayerCache:
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._sweep()
+            import tempfile  # (5 ms to import: a run answered from the cache writes nothing)
+
             fd, temp = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=path.suffix,
                                         dir=self.directory)
         except OSError:

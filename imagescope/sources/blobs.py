@@ -11,7 +11,6 @@ import posixpath
 import stat
 import tarfile
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO, cast
@@ -316,6 +315,8 @@ def _read_all(reads: list[_Read], progress: Progress, limits: ReadLimits, reuse:
             read.finish(_read_span(read.span, read.index, read.label, read.ref, read.plain,
                                    read.in_pass(), progress, limits), reuse, later)
         return
+    from concurrent.futures import ThreadPoolExecutor  # (it imports logging: 7 ms a run)
+
     shared = _SharedProgress(progress, f"{len(reads)} layers",
                              sum(read.span.size for read in reads))
     try:
