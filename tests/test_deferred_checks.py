@@ -242,3 +242,29 @@ def test_the_child_reports_each_span_in_order(tmp_path: Path) -> None:
 def test_a_span_of_a_missing_file_says_why(tmp_path: Path) -> None:
     result = hash_span(Span(str(tmp_path / "gone"), (0, 0, 0), 0, 1, ("sha256",)))
     assert isinstance(result, str) and result.startswith("cannot open the blob again")
+
+
+@pytest.mark.parametrize("command", [
+    ("sleep", "30"),  # a child that never reports: starved of CPU, say
+    (sys.executable, "-c", "import sys; sys.stdin.read(); print('nonsense'); print('[1]')"),
+], ids=["silent", "garbled"])
+def test_settle_hashes_what_the_child_does_not_report(tmp_path: Path,
+                                                      command: tuple[str, ...]) -> None:
+    """The checks never wait on a child that reports nothing usable: settling hashes the
+    blobs here, and stops the child."""
+    import time
+
+    directory, _ = layout(tmp_path, forge=1)
+    checks = DeferredChecks(1 << 40, child_from=0, command=command)
+    image = load(str(directory), later=checks)
+    child = checks._child
+    assert child is not None and image.pending is checks
+    started = time.monotonic()
+    with pytest.raises(DigestMismatch, match="layer 1"):
+        checks.settle()
+    assert time.monotonic() - started < 10
+    assert child.returncode is not None  # stopped and reaped
+    intact, _ = layout(tmp_path / "intact")
+    checks = DeferredChecks(1 << 40, child_from=0, command=command)
+    load(str(intact), later=checks)
+    checks.settle()

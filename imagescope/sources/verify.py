@@ -15,9 +15,9 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from imagescope.errors import CorruptArchive, DigestMismatch
 from imagescope.layers import Readable
@@ -186,15 +186,19 @@ class DeferredChecks:
     - Nothing read from a blob is stored (its `store`) before its digests matched.
     - The error raised is the one checking in the decoding pass would have raised first, in
       layer order: `settle` after a load failed, before its error, or after the analysis.
-    - Blobs of fewer than `child_from` bytes in all, or blobs without a child (none can be
-      started, or it died), are hashed in this process by `settle`: starting an interpreter
-      costs more than hashing a few MiB.
+    - Blobs of fewer than `child_from` bytes in all are hashed in this process by `settle`:
+      starting an interpreter costs more than hashing a few MiB.
+    - `settle` hashes too, from the last blob back, while the child goes on from the first,
+      until they meet: a child starved of CPU by a busy machine (its priority is low), slow,
+      dead or never started costs no more than hashing here would.
     """
 
-    def __init__(self, budget: int, *, child_from: int = 32 << 20, niceness: int = 10) -> None:
+    def __init__(self, budget: int, *, child_from: int = 32 << 20, niceness: int = 10,
+                 command: Sequence[str] | None = None) -> None:
         self._budget = budget
         self._child_from = child_from
-        self._niceness = niceness
+        self._command = list(command) if command is not None else [
+            sys.executable, "-I", "-S", spanhash.__file__, str(niceness)]
         self._blobs: list[_Deferred] = []  # in `take` order: the order the child hashes them
         self._child: subprocess.Popen[bytes] | None = None
         self._started = False
@@ -226,9 +230,8 @@ class DeferredChecks:
         if sum(blob.span.size for blob in self._blobs) < max(1, self._child_from):
             return
         try:
-            child = subprocess.Popen(
-                [sys.executable, "-I", "-S", spanhash.__file__, str(self._niceness)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            child = subprocess.Popen(self._command, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         except (OSError, ValueError):
             return  # no interpreter to start: `settle` hashes here
         self._child = child
@@ -251,12 +254,10 @@ class DeferredChecks:
         CorruptArchive) is raised. Blobs taken but not read (the load failed) are let go."""
         blobs, self._blobs = self._blobs, []
         last = max((n for n, blob in enumerate(blobs) if blob.store is not None), default=-1)
-        results = self._results(last + 1)
+        results = self._results(blobs[:last + 1])
         for blob, result in sorted(zip(blobs, results, strict=False), key=lambda p: p[0].index):
             if blob.store is None:
                 continue
-            if result is None:
-                result = hash_span(blob.span)
             check_digests(blob.label, blob.expected, hashed(blob.label, result))
             blob.store()
 
@@ -265,31 +266,60 @@ class DeferredChecks:
         self._blobs = []
         self._stop_child()
 
-    def _results(self, count: int) -> list[dict[str, str] | str | None]:
-        """What the child reported for the first `count` blobs taken (a line each, in order);
-        None where it reported nothing usable. The child is stopped once they are in."""
-        results: list[dict[str, str] | str | None] = []
-        child = self._child
+    def _results(self, blobs: list[_Deferred]) -> list[dict[str, str] | str]:
+        """The hash of each of `blobs` (the first ones taken, in order): the child's from the
+        first on, this process's from the last back, until they meet. The child is stopped
+        then."""
+        reported: list[dict[str, str] | str | None] = []  # the child's lines, as they come
+        child, self._child = self._child, None
+        reader = None
+        if child is not None and child.stdout is not None:
+            reader = threading.Thread(target=_collect, args=(child.stdout, len(blobs), reported),
+                                      name="imagescope-checks", daemon=True)
+            reader.start()
+        here: dict[int, dict[str, str] | str] = {}
         try:
-            if child is not None and child.stdout is not None:
-                while len(results) < count:
-                    line = child.stdout.readline()
-                    if not line:
-                        break
-                    results.append(_reported(line))
+            for position in range(len(blobs) - 1, -1, -1):
+                if position < len(reported):
+                    break  # the child has come this far
+                here[position] = hash_span(blobs[position].span)
         finally:
-            self._stop_child()
-        return results + [None] * (count - len(results))
+            if child is not None:
+                _stop(child, reader)
+        results: list[dict[str, str] | str] = []
+        for position, blob in enumerate(blobs):
+            result = reported[position] if position < len(reported) else None
+            if result is None:
+                result = here.get(position)
+            results.append(result if result is not None else hash_span(blob.span))
+        return results
 
     def _stop_child(self) -> None:
         child, self._child = self._child, None
-        if child is None:
-            return
-        if child.poll() is None:
-            child.kill()
-        if child.stdout is not None:
-            child.stdout.close()
-        child.wait()
+        if child is not None:
+            _stop(child, None)
+
+
+def _collect(lines: IO[bytes], count: int, sink: list[dict[str, str] | str | None]) -> None:
+    """Append to `sink` what the child reports, a line a blob, up to `count` of them."""
+    try:
+        for line in lines:
+            sink.append(_reported(line))
+            if len(sink) >= count:
+                return
+    except (OSError, ValueError):  # stopped under us
+        return
+
+
+def _stop(child: subprocess.Popen[bytes], reader: threading.Thread | None) -> None:
+    """Kill the child if it runs, let `reader` see the end of its output, and reap it."""
+    if child.poll() is None:
+        child.kill()
+    if reader is not None:
+        reader.join()
+    if child.stdout is not None:
+        child.stdout.close()
+    child.wait()
 
 
 def _reported(line: bytes) -> dict[str, str] | str | None:
