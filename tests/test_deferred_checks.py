@@ -268,3 +268,26 @@ def test_settle_hashes_what_the_child_does_not_report(tmp_path: Path,
     checks = DeferredChecks(1 << 40, child_from=0, command=command)
     load(str(intact), later=checks)
     checks.settle()
+
+
+def test_hashing_here_stops_once_the_child_has_reported_that_blob(tmp_path: Path) -> None:
+    """`settle` hashes from the last blob back; the blob it is on, once the child reports it,
+    is left to the child."""
+    import io
+    import threading
+
+    from imagescope.sources.verify import _ChildProgress
+
+    progress = _ChildProgress()
+    assert not progress.reached(1)  # watching blob 1
+    progress.collect(io.BytesIO(b'"truncated"\n{"sha256": "ab"}\nnot json\n'), count=5)
+    assert progress.overtaken.is_set() and progress.reached(1)
+    assert progress.reported == ["truncated", {"sha256": "ab"}, None]
+    path = tmp_path / "blob"
+    path.write_bytes(b"x" * 1000)
+    with open(path, "rb") as file:
+        span = Span(str(path), identity_of(file.fileno()), 0, 1000, ("sha256",))
+    stop = threading.Event()
+    assert hash_span(span, stop) == {"sha256": hashlib.sha256(b"x" * 1000).hexdigest()}
+    stop.set()
+    assert hash_span(span, stop) == "stopped"

@@ -63,7 +63,7 @@ def hash_fd(fd: int, offset: int, size: int, algorithms: tuple[str, ...],
     return {name: hasher.hexdigest() for name, hasher in zip(algorithms, hashers, strict=True)}
 
 
-def hash_span(span: Span) -> dict[str, str] | str:
+def hash_span(span: Span, stop: threading.Event | None = None) -> dict[str, str] | str:
     """`hash_fd` over the span's file, opened again: "changed" when it is not the file that was
     read (another file at the path, or the same one written since)."""
     try:
@@ -73,7 +73,7 @@ def hash_span(span: Span) -> dict[str, str] | str:
     try:
         if identity_of(fd) != tuple(span.identity):
             return "changed"
-        return hash_fd(fd, span.offset, span.size, tuple(span.algorithms))
+        return hash_fd(fd, span.offset, span.size, tuple(span.algorithms), stop)
     finally:
         os.close(fd)
 

@@ -270,19 +270,23 @@ class DeferredChecks:
         """The hash of each of `blobs` (the first ones taken, in order): the child's from the
         first on, this process's from the last back, until they meet. The child is stopped
         then."""
-        reported: list[dict[str, str] | str | None] = []  # the child's lines, as they come
+        progress = _ChildProgress()
+        reported = progress.reported
         child, self._child = self._child, None
         reader = None
         if child is not None and child.stdout is not None:
-            reader = threading.Thread(target=_collect, args=(child.stdout, len(blobs), reported),
+            reader = threading.Thread(target=progress.collect, args=(child.stdout, len(blobs)),
                                       name="imagescope-checks", daemon=True)
             reader.start()
         here: dict[int, dict[str, str] | str] = {}
         try:
             for position in range(len(blobs) - 1, -1, -1):
-                if position < len(reported):
+                if progress.reached(position):
                     break  # the child has come this far
-                here[position] = hash_span(blobs[position].span)
+                hashed_here = hash_span(blobs[position].span, progress.overtaken)
+                if hashed_here == "stopped":
+                    break  # the child got there while this process hashed it
+                here[position] = hashed_here
         finally:
             if child is not None:
                 _stop(child, reader)
@@ -300,15 +304,32 @@ class DeferredChecks:
             _stop(child, None)
 
 
-def _collect(lines: IO[bytes], count: int, sink: list[dict[str, str] | str | None]) -> None:
-    """Append to `sink` what the child reports, a line a blob, up to `count` of them."""
-    try:
-        for line in lines:
-            sink.append(_reported(line))
-            if len(sink) >= count:
-                return
-    except (OSError, ValueError):  # stopped under us
-        return
+class _ChildProgress:
+    """What the child reported so far (a line a blob, in order), and an event set once it
+    reported the blob this process is hashing (`reached`)."""
+
+    def __init__(self) -> None:
+        self.reported: list[dict[str, str] | str | None] = []
+        self.overtaken = threading.Event()
+        self._watched = -1
+
+    def reached(self, position: int) -> bool:
+        """Whether the child reported the blob at `position`; if not, watch it."""
+        self._watched = position
+        self.overtaken.clear()
+        return len(self.reported) > position
+
+    def collect(self, lines: IO[bytes], count: int) -> None:
+        """Read the child's lines, up to `count` of them."""
+        try:
+            for line in lines:
+                self.reported.append(_reported(line))
+                if len(self.reported) > self._watched >= 0:
+                    self.overtaken.set()
+                if len(self.reported) >= count:
+                    return
+        except (OSError, ValueError):  # stopped under us
+            return
 
 
 def _stop(child: subprocess.Popen[bytes], reader: threading.Thread | None) -> None:
