@@ -798,7 +798,8 @@ def _parse(stream: _TarStream, *, label: str, hash_contents: bool,
                     uid = int(meta.get("uid") or _number(header[108:116]))
                     gid = int(meta.get("gid") or _number(header[116:124]))
                 else:
-                    mode, uid, gid = _owner(header[100:124])
+                    owner = _OWNERS.get(header[100:124])
+                    mode, uid, gid = owner if owner is not None else _owner(header[100:124])
             except ValueError:
                 raise CorruptArchive(f"{label}: corrupt mode, uid or gid in the tar header at "
                                      f"offset {stream.pos - BLOCK}") from None
