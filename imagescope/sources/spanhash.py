@@ -40,12 +40,12 @@ def identity_of(fd: int) -> tuple[int, int, int]:
 
 
 def hash_fd(fd: int, offset: int, size: int, algorithms: tuple[str, ...],
-            stop: threading.Event | None = None) -> dict[str, str] | str:
+            stop: threading.Event | None = None, chunk: int = CHUNK) -> dict[str, str] | str:
     """Hex digests of `size` bytes of `fd` from `offset` (positioned reads: the file offset is
     not moved), or why not: `truncated`, or the read error. Stops early, with "stopped",
     once `stop` is set."""
     hashers = [hashlib.new(name) for name in algorithms]
-    buffer = bytearray(max(1, min(CHUNK, size)))
+    buffer = bytearray(max(1, min(chunk, size)))
     view = memoryview(buffer)
     end = offset + size
     try:
@@ -63,7 +63,8 @@ def hash_fd(fd: int, offset: int, size: int, algorithms: tuple[str, ...],
     return {name: hasher.hexdigest() for name, hasher in zip(algorithms, hashers, strict=True)}
 
 
-def hash_span(span: Span, stop: threading.Event | None = None) -> dict[str, str] | str:
+def hash_span(span: Span, stop: threading.Event | None = None,
+              chunk: int = CHUNK) -> dict[str, str] | str:
     """`hash_fd` over the span's file, opened again: "changed" when it is not the file that was
     read (another file at the path, or the same one written since)."""
     try:
@@ -73,7 +74,7 @@ def hash_span(span: Span, stop: threading.Event | None = None) -> dict[str, str]
     try:
         if identity_of(fd) != tuple(span.identity):
             return "changed"
-        return hash_fd(fd, span.offset, span.size, tuple(span.algorithms), stop)
+        return hash_fd(fd, span.offset, span.size, tuple(span.algorithms), stop, chunk)
     finally:
         os.close(fd)
 

@@ -27,7 +27,8 @@ from imagescope.sources.manifests import LayerRef
 from imagescope.sources.spanhash import Span, hash_fd, hash_span
 
 HASH_ALGORITHMS = frozenset({"sha256", "sha384", "sha512"})  # OCI digests imagescope checks
-_HASH_CHUNK = 1 << 20
+_HASH_CHUNK = 1 << 20  # also the step of `settle` hashing here: the only Python work by then,
+# it does not wait on the GIL, and 8 MiB steps would add to the peak RSS
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +284,7 @@ class DeferredChecks:
             for position in range(len(blobs) - 1, -1, -1):
                 if progress.reached(position):
                     break  # the child has come this far
-                hashed_here = hash_span(blobs[position].span, progress.overtaken)
+                hashed_here = hash_span(blobs[position].span, progress.overtaken, _HASH_CHUNK)
                 if hashed_here == "stopped":
                     break  # the child got there while this process hashed it
                 here[position] = hashed_here
@@ -295,7 +296,8 @@ class DeferredChecks:
             result = reported[position] if position < len(reported) else None
             if result is None:
                 result = here.get(position)
-            results.append(result if result is not None else hash_span(blob.span))
+            results.append(result if result is not None
+                           else hash_span(blob.span, chunk=_HASH_CHUNK))
         return results
 
     def _stop_child(self) -> None:
