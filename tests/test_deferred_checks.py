@@ -291,3 +291,17 @@ def test_hashing_here_stops_once_the_child_has_reported_that_blob(tmp_path: Path
     assert hash_span(span, stop) == {"sha256": hashlib.sha256(b"x" * 1000).hexdigest()}
     stop.set()
     assert hash_span(span, stop) == "stopped"
+
+
+def test_a_load_interrupted_while_reading_stops_the_child(tmp_path: Path) -> None:
+    from imagescope.progress import Progress
+
+    class Interrupting(Progress):
+        def read_started(self, label: str, total_bytes: int | None) -> None:
+            raise KeyboardInterrupt
+
+    directory, _ = layout(tmp_path)
+    checks = later()
+    with pytest.raises(KeyboardInterrupt):
+        load(str(directory), progress=Interrupting(), later=checks)
+    assert checks._child is None  # stopped and reaped (abandon), nothing left running

@@ -47,6 +47,10 @@ def load(ref: str, *, pull: str = "missing", platform: str | None = None,
         if later is not None:
             later.settle()  # a lower blob that does not match is the error to report first
         raise
+    except BaseException:  # interrupted: no error to report, the child is stopped
+        if later is not None:
+            later.abandon()
+        raise
     image.pending = later
     if any(layer.digests_incomplete for layer in image.layers):
         image.reread = partial(_reread, image, source, ref, wanted, sink, reuse, limits)
