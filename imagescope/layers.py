@@ -482,11 +482,15 @@ def _owner(fields: bytes) -> tuple[int, int, int]:
 
 
 def _number(field: bytes) -> int:
-    """A tar numeric field: octal text, or GNU base-256 when the high bit is set."""
-    return _parse_number(field)
+    """A tar numeric field: octal text, or GNU base-256 when the high bit is set.
 
-
-def _parse_number(field: bytes) -> int:
+    Octal text ends at its first NUL and may be padded with spaces; the common spelling (digits,
+    then NULs or spaces) is read in one step.
+    """
+    try:
+        return int(field.rstrip(b"\0 "), 8)  # (fails on a NUL or a high byte inside)
+    except ValueError:
+        pass
     if field and field[0] & 0x80:
         value = int.from_bytes(field[1:], "big")
         if field[0] & 0x40:  # negative base-256
@@ -505,7 +509,7 @@ def _text(field: bytes) -> str:
 def _checksum_ok(header: bytes) -> bool:
     stored = header[148:156]
     try:
-        expected = _parse_number(stored)
+        expected = _number(stored)
     except ValueError:
         return False
     # the bytes' sum with the checksum field read as 8 spaces; adler32's low half is 1 + the sum
@@ -712,27 +716,16 @@ def _parse(stream: _TarStream, *, label: str, hash_contents: bool,
             raise CorruptArchive(f"{label}: layer tar is truncated (no end-of-archive marker)")
         if header == _ZERO_BLOCK:
             break
-        # the common header first: octal text fields, an unsigned checksum (see _checksum_ok)
-        stored = header[148:156]
-        try:
-            valid = int(stored.rstrip(b"\0 "), 8) == (
-                (adler32(header[:256]) & 0xFFFF) + (adler32(header[256:]) & 0xFFFF) + 254
-                - sum(stored))
-        except ValueError:
-            valid = False
-        if not valid and not _checksum_ok(header):
+        if not _checksum_ok(header):
             if stream.pos == BLOCK:
                 raise CorruptArchive(f"{label}: layer is not a tar archive")
             raise CorruptArchive(f"{label}: corrupt tar header at offset {stream.pos - BLOCK}")
         typeflag = header[156]
         try:
-            size = int(header[124:136].rstrip(b"\0 "), 8)
+            size = _number(header[124:136])
         except ValueError:
-            try:
-                size = _parse_number(header[124:136])
-            except ValueError:
-                raise CorruptArchive(f"{label}: corrupt size field at offset "
-                                     f"{stream.pos - BLOCK}") from None
+            raise CorruptArchive(f"{label}: corrupt size field at offset {stream.pos - BLOCK}") \
+                from None
         meta = {**global_pax, **pax} if global_pax else pax
         if "size" in meta and typeflag not in (0x78, 0x67):
             try:
@@ -774,9 +767,6 @@ def _parse(stream: _TarStream, *, label: str, hash_contents: bool,
             pax = {}
         elif long_name is not None:
             name = long_name
-        elif header[345] == 0:  # (_header_name without a ustar prefix)
-            end = header.find(0, 0, 100)
-            name = header[:end if end >= 0 else 100].decode("utf-8", "surrogateescape")
         else:
             name = _header_name(header)
         long_name = long_link = None
@@ -798,8 +788,7 @@ def _parse(stream: _TarStream, *, label: str, hash_contents: bool,
                     uid = int(meta.get("uid") or _number(header[108:116]))
                     gid = int(meta.get("gid") or _number(header[116:124]))
                 else:
-                    owner = _OWNERS.get(header[100:124])
-                    mode, uid, gid = owner if owner is not None else _owner(header[100:124])
+                    mode, uid, gid = _owner(header[100:124])
             except ValueError:
                 raise CorruptArchive(f"{label}: corrupt mode, uid or gid in the tar header at "
                                      f"offset {stream.pos - BLOCK}") from None
