@@ -13,7 +13,7 @@ from imagescope.cache import LayerCache, ReadStats
 from imagescope.findings.view import ImageView
 from imagescope.layers import fill_digests
 from imagescope.limits import ReadLimits
-from imagescope.model import Entry, Image
+from imagescope.model import Entry, Image, PendingChecks
 from imagescope.overlay import replay, rewrite_candidates
 from imagescope.progress import Progress
 from imagescope.recommend import optimized_bytes, recommend
@@ -160,19 +160,30 @@ def settled(images: list[Image]) -> Iterator[None]:
         _settle(images)
         raise
     except BaseException:
-        for image in images:
-            pending, image.pending = image.pending, None
-            if pending is not None:
-                pending.abandon()
+        for pending in _pending(images):
+            pending.abandon()
         raise
     _settle(images)
 
 
 def _settle(images: list[Image]) -> None:
-    for image in images:
-        pending, image.pending = image.pending, None
-        if pending is not None:
+    """Settle each image's checks in turn; once one fails, stop the others."""
+    pendings = _pending(images)
+    for position, pending in enumerate(pendings):
+        try:
             pending.settle()
+        except BaseException:
+            for rest in pendings[position + 1:]:
+                rest.abandon()
+            raise
+
+
+def _pending(images: list[Image]) -> list[PendingChecks]:
+    """The checks `images` have left running, taken from them."""
+    found = [image.pending for image in images if image.pending is not None]
+    for image in images:
+        image.pending = None
+    return found
 
 
 def ensure_digests(image: Image, entries: Iterable[Entry]) -> bool:

@@ -305,3 +305,13 @@ def test_a_load_interrupted_while_reading_stops_the_child(tmp_path: Path) -> Non
     with pytest.raises(KeyboardInterrupt):
         load(str(directory), progress=Interrupting(), later=checks)
     assert checks._child is None  # stopped and reaped (abandon), nothing left running
+
+
+def test_when_one_image_fails_its_checks_the_others_are_stopped() -> None:
+    """`compare` settles two images: a forged first one leaves no check of the second running."""
+    first, second = Recorded(fails=True), Recorded()
+    images = [image_with(first), image_with(second)]
+    with pytest.raises(DigestMismatch), api.settled(images):
+        pass
+    assert first.calls == ["settle"] and second.calls == ["abandon"]
+    assert all(image.pending is None for image in images)

@@ -31,6 +31,7 @@ from imagescope.sources.manifests import LayerRef
 from imagescope.sources.spanhash import Span, identity_of
 from imagescope.sources.verify import (
     BlobChecks,
+    DeferredBlob,
     DeferredChecks,
     HashingReader,
     SpanHasher,
@@ -183,16 +184,14 @@ def read_layers(refs: list[LayerRef], locate: Locate, progress: Progress,
     A plain blob is walked with seeks: entries record absolute offsets into the file, contents
     are not read (Layer.content_file lets digests be filled later). A compressed blob is
     decompressed in one pass, hashing contents on the way. A blob listed twice is read once.
-    With `limits.verify` each blob read is hashed and checked (`plan_checks`): a compressed
-    one in the same pass, or after it by `later` while its budget lasts (its stored bytes:
-    the decoders keep their cores); a plain one by a thread reading it beside the seeking
-    parser.
+    With `limits.verify` each blob read is hashed and checked (`plan_checks`): a plain one by
+    a thread reading it beside the seeking parser; a compressed one in the pass that decodes
+    it, or, the stored bytes of those `later` takes, beside that pass (`DeferredChecks`).
     With `reuse`, a layer the cache holds (`cache_lookup`) is served from it (its offsets
     rebased to this file when the blob is plain) and every layer read is stored under the
-    digest it was verified against (`BlobChecks.cache_key`; not at all when unverified; once
-    `later` checked it, for a blob it checks); a
-    layer `reuse` does not want (a re-read of other layers, an identification) is located and
-    left empty.
+    digest it was verified against (`BlobChecks.cache_key`; not at all when unverified), once
+    it was: a blob `later` took is stored when `later` settles. A layer `reuse` does not want
+    (a re-read of other layers, an identification) is located and left empty.
 
     Compressed blobs are decoded side by side (`_read_all`); whatever fails, the error is the
     one reading the layers in order would meet first.
@@ -240,6 +239,7 @@ def read_layers(refs: list[LayerRef], locate: Locate, progress: Progress,
                         entries = []  # filled by the read
                         read = _Read(span, index, label, ref, plain, checks, base)
                         if later is not None and not plain and checks.stored and not checks.tar:
+                            # (None when over its budget: checked in the pass)
                             read.later = later.take(index, label, Span(
                                 span.path, identity_of(span.file.fileno()), span.offset,
                                 span.size, tuple(sorted(checks.algorithms()[0]))), checks.stored)
@@ -256,11 +256,11 @@ def read_layers(refs: list[LayerRef], locate: Locate, progress: Progress,
                 done.setdefault((span.path, span.offset, ref.digest, ref.diff_id), layer)
                 layers.append(layer)
         except Exception:
-            _read_all(reads, progress, limits, reuse, later)  # the layers below fail first
+            _read_all(reads, progress, limits, reuse)  # the layers below fail first, if any
             raise
         if later is not None:
             later.start()
-        _read_all(reads, progress, limits, reuse, later)
+        _read_all(reads, progress, limits, reuse)
     for layer, seen in copies:
         layer.entries = [dataclasses.replace(e) for e in seen.entries]
     return layers
@@ -281,28 +281,27 @@ class _Read:
     checks: BlobChecks
     base: int | None
     layer: Layer | None = None
-    later: bool = False  # its stored bytes are checked by `DeferredChecks`, not in the read
+    later: DeferredBlob | None = None  # its stored bytes checked beside the read, not in it
 
     def in_pass(self) -> BlobChecks:
         """The checks made while the blob is read."""
-        return BlobChecks((), self.checks.tar) if self.later else self.checks
+        return self.checks if self.later is None else BlobChecks((), self.checks.tar)
 
-    def finish(self, entries: list[Entry], reuse: Reuse, later: DeferredChecks | None) -> None:
-        """The read gave `entries`: count them, and store them now or once `later` checked
-        the blob."""
+    def finish(self, entries: list[Entry], reuse: Reuse) -> None:
+        """The read gave `entries`: count them, and store them now, or once the blob's
+        deferred check matched."""
         assert self.layer is not None
         self.layer.entries = entries
         key = self.checks.cache_key(self.ref)
-        if self.later and later is not None:
-            later.read(self.index, reuse.read_later(key, entries, offset_base=self.base))
-        else:
+        if self.later is None:
             reuse.read(key, entries, offset_base=self.base)
+        else:
+            self.later.read(reuse.read_later(key, entries, offset_base=self.base))
 
 
-def _read_all(reads: list[_Read], progress: Progress, limits: ReadLimits, reuse: Reuse,
-              later: DeferredChecks | None) -> None:
-    """Read the layers of `reads`, storing each in the cache (or handing it to `later`) in
-    order; the first failure in layer order is raised.
+def _read_all(reads: list[_Read], progress: Progress, limits: ReadLimits, reuse: Reuse) -> None:
+    """Read the layers of `reads`, storing each in the cache (or handing it to its deferred
+    check) in order; the first failure in layer order is raised.
 
     Two or more compressed blobs are decoded on up to _READERS threads (zlib, ISA-L, zstd and
     hashlib let go of the GIL while they work), each through its own positioned reads of the
@@ -313,7 +312,7 @@ def _read_all(reads: list[_Read], progress: Progress, limits: ReadLimits, reuse:
     if _READERS < 2 or sum(1 for read in reads if not read.plain) < 2:
         for read in reads:
             read.finish(_read_span(read.span, read.index, read.label, read.ref, read.plain,
-                                   read.in_pass(), progress, limits), reuse, later)
+                                   read.in_pass(), progress, limits), reuse)
         return
     from concurrent.futures import ThreadPoolExecutor  # (it imports logging: 7 ms a run)
 
@@ -330,7 +329,7 @@ def _read_all(reads: list[_Read], progress: Progress, limits: ReadLimits, reuse:
             futures = [submitted[id(read)] for read in reads]
             try:
                 for read, future in zip(reads, futures, strict=True):
-                    read.finish(future.result(), reuse, later)
+                    read.finish(future.result(), reuse)
             except BaseException:
                 shared.cancelled = True  # the other reads stop at their next chunk
                 for future in futures:

@@ -166,12 +166,19 @@ def hashed(label: str, result: dict[str, str] | str) -> dict[str, str]:
 
 
 @dataclass(slots=True)
-class _Deferred:
+class DeferredBlob:
+    """A blob `DeferredChecks` took: layer `index`, `label` in errors, the digests expected of
+    its stored bytes."""
+
     index: int
     label: str
     span: Span
     expected: tuple[tuple[str, str], ...]
     store: Callable[[], object] | None = None  # set once the blob was read: stores what it gave
+
+    def read(self, store: Callable[[], object]) -> None:
+        """The blob was read; `store` stores what it gave, once it matched."""
+        self.store = store
 
 
 class DeferredChecks:
@@ -200,7 +207,7 @@ class DeferredChecks:
         self._child_from = child_from
         self._command = list(command) if command is not None else [
             sys.executable, "-I", "-S", spanhash.__file__, str(niceness)]
-        self._blobs: list[_Deferred] = []  # in `take` order: the order the child hashes them
+        self._blobs: list[DeferredBlob] = []  # in `take` order: the order the child hashes them
         self._child: subprocess.Popen[bytes] | None = None
         self._started = False
 
@@ -214,14 +221,15 @@ class DeferredChecks:
         return cls(max(0, memory) // 4)
 
     def take(self, index: int, label: str, span: Span,
-             expected: tuple[tuple[str, str], ...]) -> bool:
-        """Whether these checks take the blob of layer `index` (`label` in errors): while the
-        budget lasts, before `start`."""
+             expected: tuple[tuple[str, str], ...]) -> DeferredBlob | None:
+        """The blob of layer `index` (`label` in errors) as these checks took it: while the
+        budget lasts, before `start`; None when they do not."""
         if self._started or span.size > self._budget:
-            return False
+            return None
         self._budget -= span.size
-        self._blobs.append(_Deferred(index, label, span, expected))
-        return True
+        blob = DeferredBlob(index, label, span, expected)
+        self._blobs.append(blob)
+        return blob
 
     def start(self) -> None:
         """Start hashing every blob taken, in a child process."""
@@ -243,12 +251,6 @@ class DeferredChecks:
         except OSError:
             pass  # it died: `settle` hashes here what it did not report
 
-    def read(self, index: int, store: Callable[[], object]) -> None:
-        """The blob of layer `index` was read; `store` stores what it gave, once it matched."""
-        for blob in self._blobs:
-            if blob.index == index:
-                blob.store = store
-
     def settle(self) -> None:
         """Wait for the checks of the blobs read; store what each matching one gave, in layer
         order, up to the first that does not match, whose DigestMismatch (or
@@ -267,7 +269,7 @@ class DeferredChecks:
         self._blobs = []
         self._stop_child()
 
-    def _results(self, blobs: list[_Deferred]) -> list[dict[str, str] | str]:
+    def _results(self, blobs: list[DeferredBlob]) -> list[dict[str, str] | str]:
         """The hash of each of `blobs` (the first ones taken, in order): the child's from the
         first on, this process's from the last back, until they meet. The child is stopped
         then."""
