@@ -56,6 +56,10 @@ class Layer:
     # no content_file to compute them from; `Image.reread` reads the layer again when needed.
     digests_incomplete: bool = False
 
+    def added_bytes(self) -> int:
+        """The content bytes the layer adds: the sizes of its FILE entries."""
+        return sum(e.size for e in self.entries if e.kind is EntryKind.FILE)
+
 
 @dataclass(frozen=True, slots=True)
 class HistoryStep:

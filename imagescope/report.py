@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from imagescope.findings.model import Finding
 from imagescope.history import attribute, instruction_of
-from imagescope.model import EntryKind, Image
+from imagescope.model import Image
 from imagescope.overlay import HiddenHow, Replay, how_hidden
 from imagescope.recommend import Recommendation
 from imagescope.records import largest_first
@@ -121,7 +121,7 @@ def build_report(image: Image, result: Replay) -> Report:
     layers: list[LayerReport] = []
     total = 0
     for position, layer in enumerate(image.layers):
-        added = sum(e.size for e in layer.entries if e.kind is EntryKind.FILE)
+        added = layer.added_bytes()
         total += added
         step = attribution.steps[position]
         layers.append(LayerReport(

@@ -47,14 +47,9 @@ def find_root_user(view: ImageView) -> list[Finding]:
     )]
 
 
-def layer_bytes(layer: Layer) -> int:
-    """The content bytes a layer adds: the sizes of its FILE entries."""
-    return sum(e.size for e in layer.entries if e.kind is EntryKind.FILE)
-
-
 def adds_under(layer: Layer, limit: int) -> bool:
-    """True when the FILE entries of `layer` add fewer than `limit` bytes (`layer_bytes` below
-    `limit`); counting stops at `limit`, so a big layer costs a few of its entries."""
+    """True when the FILE entries of `layer` add fewer than `limit` bytes (`Layer.added_bytes`
+    below `limit`); counting stops at `limit`, so a big layer costs a few of its entries."""
     total = 0
     file = EntryKind.FILE
     for entry in layer.entries:

@@ -63,4 +63,4 @@ def test_few_small_layers_or_few_layers_are_fine() -> None:
 
 def test_layer_bytes_are_the_files_it_adds() -> None:
     layer = view([directory("d"), file("d/a", 10), file("d/b", 5)]).image.layers[0]
-    assert config.layer_bytes(layer) == 15
+    assert layer.added_bytes() == 15
