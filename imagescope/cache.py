@@ -132,8 +132,7 @@ class LayerCache:
         if payload is None:
             return None
         try:
-            with _collector_paused():
-                return _decode_entries(payload, offset_base)
+            return decode_entries(payload, offset_base)
         except (ValueError, TypeError, IndexError, EOFError, KeyError, OverflowError):
             return None
 
@@ -148,14 +147,19 @@ class LayerCache:
         return self.put_later(diff_id, entries, offset_base=offset_base)()
 
     def put_later(self, diff_id: str | None, entries: list[Entry], *,
-                  offset_base: int | None = None) -> Callable[[], bool]:
-        """`put`, the entries encoded now and written when the function returned is called."""
+                  offset_base: int | None = None,
+                  encoded: bytes | None = None) -> Callable[[], bool]:
+        """`put`, the entries encoded now (unless `encoded`, what `encode_entries` made of
+        them, is given) and written when the function returned is called."""
         if diff_id is None or self._path(diff_id, _LAYER_RECORD) is None:
             return _written_nothing
-        try:
-            payload = _encode_entries(entries, offset_base)
-        except (OverflowError, TypeError, ValueError):  # e.g. a base-256 size beyond 64 bits
-            return _written_nothing
+        if encoded is not None:
+            payload = encoded
+        else:
+            try:
+                payload = encode_entries(entries, offset_base)
+            except (OverflowError, TypeError, ValueError):  # e.g. a base-256 uid beyond 64 bits
+                return _written_nothing
         return partial(self._write, diff_id, _LAYER_RECORD, payload)
 
     # ------------------------------------------------------------------ engine images
@@ -322,13 +326,14 @@ class Reuse:
         self.read_later(diff_id, entries, offset_base=offset_base)()
 
     def read_later(self, diff_id: str | None, entries: list[Entry], *,
-                   offset_base: int | None = None) -> Callable[[], bool]:
+                   offset_base: int | None = None,
+                   encoded: bytes | None = None) -> Callable[[], bool]:
         """`read`, counted now; the function returned stores the entries (once their blob
-        is verified)."""
+        is verified). `encoded`: the entries as `encode_entries` made them already."""
         self.stats.layers_read += 1
         if self.cache is None:
             return _written_nothing
-        return self.cache.put_later(diff_id, entries, offset_base=offset_base)
+        return self.cache.put_later(diff_id, entries, offset_base=offset_base, encoded=encoded)
 
 
 def _written_nothing() -> bool:
@@ -373,8 +378,9 @@ def _ints(data: Any, count: int) -> list[int]:
     return column.tolist()
 
 
-def _encode_entries(entries: list[Entry], offset_base: int | None) -> bytes:
-    """Entries as columns (marshal), zstd-compressed: loads 10⁶ entries in well under a second."""
+def encode_entries(entries: list[Entry], offset_base: int | None) -> bytes:
+    """Entries as columns (marshal), zstd-compressed: loads 10⁶ entries in well under a second.
+    Offsets are stored relative to `offset_base`. OverflowError for a number beyond 64 bits."""
     count = len(entries)
 
     def column(name: str) -> list[Any]:
@@ -402,7 +408,14 @@ def _encode_entries(entries: list[Entry], offset_base: int | None) -> bytes:
     return _compress(marshal.dumps(columns))
 
 
-def _decode_entries(payload: bytes, offset_base: int | None) -> list[Entry]:
+def decode_entries(payload: bytes, offset_base: int | None) -> list[Entry]:
+    """The entries `encode_entries` made `payload` of, offsets rebased to `offset_base`;
+    ValueError (or another error of marshal's) for a payload it did not make."""
+    with _collector_paused():
+        return _decoded(payload, offset_base)
+
+
+def _decoded(payload: bytes, offset_base: int | None) -> list[Entry]:
     columns = marshal.loads(_decompress(payload))
     if type(columns) is not tuple or len(columns) != 11:
         raise ValueError("bad layer record")
@@ -567,8 +580,10 @@ __all__ = [
     "Reuse",
     "SavedImage",
     "SavedLayer",
+    "decode_entries",
     "default_directory",
     "digests_incomplete",
+    "encode_entries",
     "fingerprint",
     "report_fingerprint",
 ]

@@ -20,3 +20,15 @@ def private_cache_home(tmp_path_factory: pytest.TempPathFactory,
     home = tmp_path_factory.mktemp("xdg-cache")
     monkeypatch.setenv("XDG_CACHE_HOME", str(home))
     return home
+
+
+@pytest.fixture(params=["workers", "threads"])
+def readers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Compressed layers read side by side by forked workers, or on threads (where this
+    process may not fork); two readers even on a one-CPU machine."""
+    from imagescope.sources import blobs
+
+    monkeypatch.setattr(blobs, "_READERS", 2)
+    if request.param == "threads":
+        monkeypatch.setattr(blobs, "can_fork", lambda: False)
+    return str(request.param)

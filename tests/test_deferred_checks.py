@@ -23,6 +23,8 @@ from imagescope.sources.spanhash import Span, hash_span, identity_of
 from imagescope.sources.verify import DeferredChecks
 from tests.hostile import inspect
 
+pytestmark = pytest.mark.usefixtures("readers")  # (their child starts once workers are forked)
+
 LAYERS = [g.layer_tar([g.file("a", size=700)]), g.layer_tar([g.file("b", size=300)])]
 
 

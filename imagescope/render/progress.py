@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Self
 
 from rich.console import Console
@@ -17,16 +18,24 @@ from rich.progress import Progress as RichBar
 
 from imagescope.progress import Progress
 
+_REFRESH_SECONDS = 0.1
+
 
 class RichProgress(Progress):
-    """Shows one bar per pulled layer and one for the blob being read; use as a context manager."""
+    """Shows one bar per pulled layer and one for the blob being read; use as a context manager.
+
+    The bars are redrawn by the events themselves (at most every _REFRESH_SECONDS), not by a
+    thread of rich's: a process running one thread may fork the workers that read layers
+    (`sources.workers`).
+    """
 
     def __init__(self, console: Console) -> None:
         self._bar = RichBar(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                             TransferSpeedColumn(), TimeElapsedColumn(), console=console,
-                            transient=True)
+                            transient=True, auto_refresh=False)
         self._pulls: dict[str, TaskID] = {}
         self._reading: TaskID | None = None
+        self._drawn = 0.0
 
     def __enter__(self) -> Self:
         self._bar.start()
@@ -44,15 +53,25 @@ class RichProgress(Progress):
             task = self._pulls[item] = self._bar.add_task(f"pull {item[:12]}", total=total)
         self._bar.update(task, completed=current or 0, total=total,
                          description=f"{status.lower()} {item[:12]}")
+        self._redraw()
 
     def read_started(self, label: str, total_bytes: int | None) -> None:
         self._reading = self._bar.add_task(f"read {label}", total=total_bytes)
+        self._redraw()
 
     def read_advanced(self, nbytes: int) -> None:
         if self._reading is not None:
             self._bar.advance(self._reading, nbytes)
+            self._redraw()
 
     def read_finished(self) -> None:
         if self._reading is not None:
             self._bar.remove_task(self._reading)
             self._reading = None
+            self._redraw()
+
+    def _redraw(self) -> None:
+        now = time.monotonic()
+        if now - self._drawn >= _REFRESH_SECONDS:
+            self._drawn = now
+            self._bar.refresh()

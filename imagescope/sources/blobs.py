@@ -7,15 +7,17 @@ import errno
 import hashlib
 import io
 import os
+import pickle
 import posixpath
 import stat
 import tarfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import IO, Any, BinaryIO, cast
 
-from imagescope.cache import Reuse, digests_incomplete
+from imagescope.cache import Reuse, decode_entries, digests_incomplete, encode_entries
 from imagescope.errors import CorruptArchive, MissingBlob, NotAnImage
 from imagescope.layers import (
     LimitedReader,
@@ -38,6 +40,7 @@ from imagescope.sources.verify import (
     check_digests,
     plan_checks,
 )
+from imagescope.sources.workers import can_fork, start_workers
 
 BLOCK = 512
 _STREAM_BUFFER = 1 << 20
@@ -258,9 +261,10 @@ def read_layers(refs: list[LayerRef], locate: Locate, progress: Progress,
         except Exception:
             _read_all(reads, progress, limits, reuse)  # the layers below fail first, if any
             raise
-        if later is not None:
-            later.start()
-        _read_all(reads, progress, limits, reuse)
+        if later is None:
+            _read_all(reads, progress, limits, reuse)
+        else:
+            _read_all(reads, progress, limits, reuse, started=later.start)
     for layer, seen in copies:
         layer.entries = [dataclasses.replace(e) for e in seen.entries]
     return layers
@@ -287,56 +291,119 @@ class _Read:
         """The checks made while the blob is read."""
         return self.checks if self.later is None else BlobChecks((), self.checks.tar)
 
-    def finish(self, entries: list[Entry], reuse: Reuse) -> None:
-        """The read gave `entries`: count them, and store them now, or once the blob's
-        deferred check matched."""
+    def entries(self, progress: Progress, limits: ReadLimits, *, shared: bool = False
+                ) -> list[Entry]:
+        """Read the blob (through a file position of its own when the file is `shared` with
+        other readers)."""
+        span = _own_position(self.span) if shared else self.span
+        return _read_span(span, self.index, self.label, self.ref, self.plain, self.in_pass(),
+                          progress, limits)
+
+    def finish(self, entries: list[Entry], reuse: Reuse, encoded: bytes | None = None) -> None:
+        """The read gave `entries` (`encoded` by `encode_entries` too, when they came from a
+        worker so): count them, and store them now, or once the blob's deferred check matched.
+        """
         assert self.layer is not None
         self.layer.entries = entries
-        key = self.checks.cache_key(self.ref)
+        store = reuse.read_later(self.checks.cache_key(self.ref), entries,
+                                 offset_base=self.base, encoded=encoded)
         if self.later is None:
-            reuse.read(key, entries, offset_base=self.base)
+            store()
         else:
-            self.later.read(reuse.read_later(key, entries, offset_base=self.base))
+            self.later.read(store)
 
 
-def _read_all(reads: list[_Read], progress: Progress, limits: ReadLimits, reuse: Reuse) -> None:
+def _read_all(reads: list[_Read], progress: Progress, limits: ReadLimits, reuse: Reuse,
+              started: Callable[[], None] = lambda: None) -> None:
     """Read the layers of `reads`, storing each in the cache (or handing it to its deferred
-    check) in order; the first failure in layer order is raised.
+    check) in order; the first failure in layer order is raised. `started` is called once the
+    reading has begun (with workers: once they are forked).
 
-    Two or more compressed blobs are decoded on up to _READERS threads (zlib, ISA-L, zstd and
-    hashlib let go of the GIL while they work), each through its own positioned reads of the
-    file; their bytes advance one progress bar. The largest blobs start first, so that no
-    thread is left decoding a big layer alone at the end. Plain blobs are walked where they
-    are (their parse holds the GIL and their digest already has a thread of its own).
+    Two or more compressed blobs are read side by side, each through its own positioned reads
+    of the file, their bytes advancing one progress bar, the largest first (so that no reader
+    is left decoding a big layer alone at the end):
+    - in forked worker processes (`workers`) where this process may fork: they share no GIL,
+      and send each layer back in the cache's encoding (stored as is);
+    - else on threads (zlib, ISA-L, zstd and hashlib let go of the GIL while they work).
     """
     if _READERS < 2 or sum(1 for read in reads if not read.plain) < 2:
+        started()
         for read in reads:
-            read.finish(_read_span(read.span, read.index, read.label, read.ref, read.plain,
-                                   read.in_pass(), progress, limits), reuse)
+            read.finish(read.entries(progress, limits), reuse)
         return
-    from concurrent.futures import ThreadPoolExecutor  # (it imports logging: 7 ms a run)
-
     shared = _SharedProgress(progress, f"{len(reads)} layers",
                              sum(read.span.size for read in reads))
+    largest_first = sorted(range(len(reads)), key=lambda p: reads[p].span.size, reverse=True)
     try:
-        with ThreadPoolExecutor(max_workers=_READERS,
-                                thread_name_prefix="imagescope-read") as pool:
-            largest_first = sorted(reads, key=lambda read: read.span.size, reverse=True)
-            submitted = {id(read): pool.submit(_read_span, _own_position(read.span), read.index,
-                                               read.label, read.ref, read.plain,
-                                               read.in_pass(), shared, limits)
-                         for read in largest_first}
-            futures = [submitted[id(read)] for read in reads]
+        pool = None
+        if can_fork():
             try:
-                for read, future in zip(reads, futures, strict=True):
-                    read.finish(future.result(), reuse)
-            except BaseException:
-                shared.cancelled = True  # the other reads stop at their next chunk
-                for future in futures:
-                    future.cancel()
-                raise
+                pool = start_workers(partial(_read_in_worker, reads, limits), largest_first,
+                                     _READERS)
+            except OSError:  # (no process to spare: threads)
+                pass
+        if pool is not None:
+            with pool:
+                started()
+                _finish_in_order(reads, reuse, pool.outcomes(shared))
+        else:
+            started()
+            _read_on_threads(reads, largest_first, shared, limits, reuse)
     finally:
         shared.finish()
+
+
+def _read_in_worker(reads: list[_Read], limits: ReadLimits, position: int,
+                    progress: Progress) -> bytes:
+    """In a worker: the entries of `reads[position]`, in the cache's encoding (b"C"), or
+    pickled (b"P") when it cannot hold them (a number beyond 64 bits)."""
+    read = reads[position]
+    entries = read.entries(progress, limits, shared=True)
+    try:
+        return b"C" + encode_entries(entries, read.base)
+    except (OverflowError, TypeError, ValueError):
+        return b"P" + pickle.dumps(entries)
+
+
+def _finish_in_order(reads: list[_Read], reuse: Reuse,
+                     outcomes: Iterator[tuple[int, bytes | BaseException]]) -> None:
+    """Decode each worker's result as it arrives; finish the reads in layer order, raising
+    the first failure in that order (the workers are stopped then)."""
+    ready: dict[int, tuple[list[Entry], bytes | None] | BaseException] = {}
+    position = 0
+    for done, outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            ready[done] = outcome
+        elif outcome[:1] == b"C":
+            encoded = outcome[1:]
+            ready[done] = decode_entries(encoded, reads[done].base), encoded
+        else:
+            ready[done] = pickle.loads(outcome[1:]), None
+        while position in ready:
+            result = ready.pop(position)
+            if isinstance(result, BaseException):
+                raise result
+            reads[position].finish(result[0], reuse, result[1])
+            position += 1
+
+
+def _read_on_threads(reads: list[_Read], largest_first: list[int], shared: _SharedProgress,
+                     limits: ReadLimits, reuse: Reuse) -> None:
+    """`_read_all` on up to _READERS threads."""
+    from concurrent.futures import ThreadPoolExecutor  # (it imports logging: 7 ms a run)
+
+    with ThreadPoolExecutor(max_workers=_READERS, thread_name_prefix="imagescope-read") as pool:
+        submitted = {position: pool.submit(reads[position].entries, shared, limits, shared=True)
+                     for position in largest_first}
+        futures = [submitted[position] for position in range(len(reads))]
+        try:
+            for read, future in zip(reads, futures, strict=True):
+                read.finish(future.result(), reuse)
+        except BaseException:
+            shared.cancelled = True  # the other reads stop at their next chunk
+            for future in futures:
+                future.cancel()
+            raise
 
 
 class _Cancelled(Exception):
