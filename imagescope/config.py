@@ -7,7 +7,6 @@ holding either file wins, `.imagescope.toml` before `pyproject.toml` (a pyprojec
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +62,8 @@ def load_settings(start: Path | None = None) -> FileSettings:
 
 
 def _load(path: Path) -> dict[str, Any]:
+    import tomllib  # (10 ms: only where a config file may be)
+
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)

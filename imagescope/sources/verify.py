@@ -12,12 +12,11 @@ import hashlib
 import io
 import json
 import os
-import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from imagescope.errors import CorruptArchive, DigestMismatch
 from imagescope.layers import Readable
@@ -25,6 +24,9 @@ from imagescope.limits import ReadLimits
 from imagescope.sources import spanhash
 from imagescope.sources.manifests import LayerRef
 from imagescope.sources.spanhash import Span, hash_fd, hash_span
+
+if TYPE_CHECKING:  # (imported where a child is started)
+    import subprocess
 
 HASH_ALGORITHMS = frozenset({"sha256", "sha384", "sha512"})  # OCI digests imagescope checks
 _HASH_CHUNK = 1 << 20  # also the step of `settle` hashing here: the only Python work by then,
@@ -238,6 +240,8 @@ class DeferredChecks:
         self._started = True
         if sum(blob.span.size for blob in self._blobs) < max(1, self._child_from):
             return
+        import subprocess  # (7 ms: not for an image answered from the cache)
+
         try:
             child = subprocess.Popen(self._command, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
