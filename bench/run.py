@@ -185,6 +185,15 @@ def repeat(name: str, runs: int, cmd: list[str],
     return result
 
 
+def round_ratios(result: Result, baseline: Result) -> str:
+    """`; by round: …`, each run's wall over the baseline's run of the same round: how much
+    the machine moved the ratio during the run ("" for a single round)."""
+    pairs = list(zip(result.samples, baseline.samples, strict=False))
+    if len(pairs) < 2:
+        return ""
+    return "; by round: " + ", ".join(f"{ours.wall / theirs.wall:.2f}" for ours, theirs in pairs)
+
+
 @dataclass
 class Case:
     name: str
@@ -414,14 +423,16 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="one run per case, dive timeout 60 s, a 512 MiB single file")
-    parser.add_argument("--runs", type=int, help="runs per case (default 3; --quick 1)")
+    parser.add_argument("--runs", type=int, help="runs per case (default 5; --quick 1)")
     parser.add_argument("--dive-timeout", type=float, help="seconds (default 300; --quick 60)")
     parser.add_argument("--skip", action="append", default=[],
                         choices=["legacy", "gzip", "zstd", "dive", "diff", "wide", "huge"],
                         help="leave a case out (repeatable)")
     parser.add_argument("--markdown", type=Path, help="also write the table here")
     args = parser.parse_args(argv)
-    runs = args.runs or (1 if args.quick else 3)
+    # five: on a shared 2-CPU machine one case's runs vary by up to half; the median of five
+    # takes three slow runs to move, three only two
+    runs = args.runs or (1 if args.quick else 5)
     dive_timeout = args.dive_timeout or (60.0 if args.quick else 300.0)
     started = time.perf_counter()
     if not IMAGESCOPE.exists():
@@ -492,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
                             f"wall ≤ {target} × floor" if target else "—",
                             None if target is None else r is not None and r <= target, r,
                             cold.rss / floor.rss if floor.samples else None,
-                            f"floor: {others}"))
+                            f"floor: {others}{round_ratios(cold, floor)}"))
             r = ratio(warm, cold)
             same = out.exists() and warm_out.exists() and out.read_bytes() == warm_out.read_bytes()
             rows.append(Row(f"{fmt}: warm cache vs cold", warm, cold, "wall ≤ 0.1 × cold",
