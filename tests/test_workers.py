@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +24,8 @@ from imagescope.progress import Progress
 from imagescope.sources import blobs, load
 from imagescope.sources.workers import WorkerDied, can_fork, start_workers
 from tests.test_hostile import END, fails, header, oci, pad, pax
+
+ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.skipif(not can_fork(), reason="workers are forked on Linux only")
 
@@ -274,3 +279,37 @@ def test_a_progress_bar_on_a_terminal_leaves_the_workers_in_use(
     assert exited.value.code == ExitCode.OK
     assert "reading 4 layers" in capsys.readouterr().err  # (the bar went by)
     assert forked == [1]
+
+
+def test_workers_die_with_a_parent_killed_before_it_could_stop_them(tmp_path: Path) -> None:
+    """A parent killed outright (SIGKILL) cannot stop its workers: the kernel does."""
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os, sys, threading\n"
+        "from imagescope.progress import Progress\n"
+        "from imagescope.sources.workers import start_workers\n"
+        "def work(task, progress):\n"
+        "    print(os.getpid(), flush=True)\n"
+        "    threading.Event().wait()\n"
+        "pool = start_workers(work, range(2), 2)\n"
+        "list(pool.outcomes(Progress()))\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert parent.stdout is not None
+    workers = [int(parent.stdout.readline()) for _ in range(2)]
+    assert all(Path(f"/proc/{pid}").exists() for pid in workers)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in workers)
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie waiting to be reaped has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -11,7 +11,7 @@ Rules:
 - A worker that dies (a signal, the OOM killer) fails the task it was on with `WorkerDied`;
   the other workers take the tasks left.
 - However the caller stops reading (done, an error, an interrupt), every worker is killed and
-  reaped.
+  reaped; if the parent itself is killed, the kernel kills its workers (`PR_SET_PDEATHSIG`).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ _MESSAGE = struct.Struct("<BIQ")  # kind, task, payload length (or bytes read, f
 _STARTED, _PROGRESS, _DONE, _FAILED = range(4)
 _PROGRESS_STEP = 1 << 20  # bytes read before a worker reports them
 _READ_SIZE = 1 << 20
+_PR_SET_PDEATHSIG = 1  # (linux/prctl.h)
 
 
 class WorkerDied(ImagescopeError):
@@ -79,6 +80,7 @@ class WorkerPool:
         self.task_read, self.task_write = os.pipe()
         os.set_blocking(self.task_write, False)
         self.children: dict[int, _Child] = {}
+        self.parent = os.getpid()
 
     def __enter__(self) -> Self:
         return self
@@ -95,6 +97,7 @@ class WorkerPool:
             os.close(result_write)
             raise
         if pid == 0:  # the worker
+            _die_with_parent(self.parent)
             os.close(self.task_write)
             os.close(result_read)
             for other in self.children:
@@ -256,6 +259,20 @@ def _unpickled(payload: bytes) -> BaseException:
 
 
 # ---------------------------------------------------------------------- the worker's side
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel kill this worker when its parent dies, killed before it could stop its
+    workers (Linux's prctl PR_SET_PDEATHSIG); leave at once if that happened already."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # (no prctl: the worker ends when its pipe breaks)
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
 
 def _serve(work: Work, task_read: int, result_write: int) -> None:
     """Take tasks until the pipe is empty and closed, then leave the process."""
