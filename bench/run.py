@@ -430,8 +430,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="leave a case out (repeatable)")
     parser.add_argument("--markdown", type=Path, help="also write the table here")
     args = parser.parse_args(argv)
-    # five: on a shared 2-CPU machine one case's runs vary by up to half; the median of five
-    # takes three slow runs to move, three only two
+    # five: on a shared 2-CPU machine one case's runs can vary by a factor of two; a median of
+    # five moves only with three slow runs, a median of three with two
     runs = args.runs or (1 if args.quick else 5)
     dive_timeout = args.dive_timeout or (60.0 if args.quick else 300.0)
     started = time.perf_counter()

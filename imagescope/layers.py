@@ -31,8 +31,8 @@ BLOCK = 512
 _STREAM_CHUNK = 1 << 20  # compressed / non-seekable reads
 _OUT_CHUNK = 1 << 20  # decompressed bytes one step may hold, however much the input expands
 # compressed bytes per zstd read, growing from the first to the last: a bomb shows within a few
-# small ones; large ones spare the reader a GIL round trip (to call `read`) every 128 KiB,
-# which with two layers decoded side by side cost a tenth of the wall time
+# small ones; large ones mean fewer calls into Python (with layers decoded on threads, each call
+# a wait for the GIL: 128 KiB reads cost a tenth of the wall time then)
 _ZSTD_FIRST_READ = 128 << 10
 _ZSTD_READ = 1 << 20
 _MAX_METADATA_BYTES = 16 << 20  # a PAX header or GNU long name; real ones are a few KiB

@@ -261,10 +261,8 @@ def read_layers(refs: list[LayerRef], locate: Locate, progress: Progress,
         except Exception:
             _read_all(reads, progress, limits, reuse)  # the layers below fail first, if any
             raise
-        if later is None:
-            _read_all(reads, progress, limits, reuse)
-        else:
-            _read_all(reads, progress, limits, reuse, started=later.start)
+        _read_all(reads, progress, limits, reuse,
+                  started=later.start if later is not None else _no_checks)
     for layer, seen in copies:
         layer.entries = [dataclasses.replace(e) for e in seen.entries]
     return layers
@@ -291,11 +289,11 @@ class _Read:
         """The checks made while the blob is read."""
         return self.checks if self.later is None else BlobChecks((), self.checks.tar)
 
-    def entries(self, progress: Progress, limits: ReadLimits, *, shared: bool = False
+    def entries(self, progress: Progress, limits: ReadLimits, *, own_position: bool = False
                 ) -> list[Entry]:
-        """Read the blob (through a file position of its own when the file is `shared` with
-        other readers)."""
-        span = _own_position(self.span) if shared else self.span
+        """Read the blob (through a file position of its own when other readers share the
+        file)."""
+        span = _own_position(self.span) if own_position else self.span
         return _read_span(span, self.index, self.label, self.ref, self.plain, self.in_pass(),
                           progress, limits)
 
@@ -313,8 +311,12 @@ class _Read:
             self.later.read(store)
 
 
+def _no_checks() -> None:
+    """`started` of a read with no deferred checks to start."""
+
+
 def _read_all(reads: list[_Read], progress: Progress, limits: ReadLimits, reuse: Reuse,
-              started: Callable[[], None] = lambda: None) -> None:
+              started: Callable[[], None] = _no_checks) -> None:
     """Read the layers of `reads`, storing each in the cache (or handing it to its deferred
     check) in order; the first failure in layer order is raised. `started` is called once the
     reading has begun (with workers: once they are forked).
@@ -358,7 +360,7 @@ def _read_in_worker(reads: list[_Read], limits: ReadLimits, position: int,
     """In a worker: the entries of `reads[position]`, in the cache's encoding (b"C"), or
     pickled (b"P") when it cannot hold them (a number beyond 64 bits)."""
     read = reads[position]
-    entries = read.entries(progress, limits, shared=True)
+    entries = read.entries(progress, limits, own_position=True)
     try:
         return b"C" + encode_entries(entries, read.base)
     except (OverflowError, TypeError, ValueError):
@@ -393,7 +395,8 @@ def _read_on_threads(reads: list[_Read], largest_first: list[int], shared: _Shar
     from concurrent.futures import ThreadPoolExecutor  # (it imports logging: 7 ms a run)
 
     with ThreadPoolExecutor(max_workers=_READERS, thread_name_prefix="imagescope-read") as pool:
-        submitted = {position: pool.submit(reads[position].entries, shared, limits, shared=True)
+        submitted = {position: pool.submit(reads[position].entries, shared, limits,
+                                           own_position=True)
                      for position in largest_first}
         futures = [submitted[position] for position in range(len(reads))]
         try:

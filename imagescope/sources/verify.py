@@ -188,8 +188,8 @@ class DeferredChecks:
     (`spanhash`) of low priority, and settled after the analysis.
 
     Hashing a compressed blob in the pass that decodes it takes a fifth of the decoders' time;
-    the child hashes on what the decoders leave idle (a decoder waiting for the GIL, the cores
-    the analysis does not use). Rules:
+    the child hashes on what the decoders leave idle (the CPU the analysis after them does not
+    use; with decoding threads, a decoder waiting for the GIL too). Rules:
     - Blobs are checked this way up to `budget` bytes in all (`take`); the rest while they are
       decoded. A budget within memory means the child and the decoders read the blobs from
       the page cache, not twice from disk.

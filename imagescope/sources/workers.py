@@ -32,7 +32,7 @@ from imagescope.progress import Progress
 Work = Callable[[int, Progress], bytes]  # a task number and where to report progress → result
 
 _TASK = struct.Struct("<I")
-_MESSAGE = struct.Struct("<BIQ")  # kind, task, payload length (or bytes read, for progress)
+_MESSAGE = struct.Struct("<BIQ")  # kind, task, payload length (progress: 0, bytes read)
 _STARTED, _PROGRESS, _DONE, _FAILED = range(4)
 _PROGRESS_STEP = 1 << 20  # bytes read before a worker reports them
 _READ_SIZE = 1 << 20
@@ -287,7 +287,6 @@ def _serve(work: Work, task_read: int, result_write: int) -> None:
                 break
             (task,) = _TASK.unpack(record)
             out.send(_STARTED, task, b"")
-            sink.task = task
             try:
                 result = work(task, sink)
                 kind = _DONE
@@ -343,7 +342,6 @@ class _PipeProgress(Progress):
     def __init__(self, out: _Sender) -> None:
         self._out = out
         self._unsent = 0
-        self.task = 0
 
     def read_advanced(self, nbytes: int) -> None:
         self._unsent += nbytes
@@ -352,7 +350,7 @@ class _PipeProgress(Progress):
 
     def flush(self) -> None:
         if self._unsent:
-            self._out.send(_PROGRESS, self.task, self._unsent)
+            self._out.send(_PROGRESS, 0, self._unsent)  # (bytes read count for the whole bar)
             self._unsent = 0
 
 
