@@ -289,17 +289,19 @@ def test_workers_die_with_a_parent_killed_before_it_could_stop_them(tmp_path: Pa
         "from imagescope.progress import Progress\n"
         "from imagescope.sources.workers import start_workers\n"
         "def work(task, progress):\n"
-        "    print(os.getpid(), flush=True)\n"
+        "    os.write(1, b'%d\\n' % os.getpid())  # (one write: the two lines never mix)\n"
         "    threading.Event().wait()\n"
         "pool = start_workers(work, range(2), 2)\n"
         "list(pool.outcomes(Progress()))\n")
     parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert parent.stdout is not None
-    workers = [int(parent.stdout.readline()) for _ in range(2)]
-    assert all(Path(f"/proc/{pid}").exists() for pid in workers)
-    parent.kill()
-    parent.wait()
+    try:
+        assert parent.stdout is not None
+        workers = [int(parent.stdout.readline()) for _ in range(2)]
+        assert all(Path(f"/proc/{pid}").exists() for pid in workers)
+    finally:  # (killed whatever happened: a failure above leaves no process waiting forever)
+        parent.kill()
+        parent.wait()
     deadline = time.monotonic() + 10
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
