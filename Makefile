@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-fast lint fixtures bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py imagescope/_tarscan.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

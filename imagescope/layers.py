@@ -19,6 +19,13 @@ except ImportError:  # no wheel for this platform: zlib
     pass
 _INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error, _inflate.error)
 
+Scan = Callable[..., int]
+_compiled_scan: Scan | None = None
+try:  # the common headers read in C (imagescope/_tarscan.c); every header in Python without it
+    from imagescope._tarscan import scan as _compiled_scan
+except ImportError:  # installed without a C compiler
+    pass
+
 from imagescope.capture import should_capture
 from imagescope.errors import CorruptArchive, UnsupportedMediaType
 from imagescope.limits import ReadLimits
@@ -108,7 +115,7 @@ def sniff_compression(head: bytes) -> str:
 
 def normalize_path(raw: str) -> str:
     """`./a`, `a`, `/a/` and `//a` are one path `a`; `..` cannot climb above the root."""
-    if raw.startswith(("/", "./")) or "//" in raw or "/." in raw or raw in (".", ".."):
+    if raw.startswith(("/", ".")) or "//" in raw or "/." in raw:  # else no "", "." or ".." part
         parts: list[str] = []
         for part in raw.split("/"):
             if part in ("", "."):
@@ -436,6 +443,19 @@ class _TarStream:
             self.pos += len(chunk)
         return True
 
+    def scan(self, scan: Scan, entries: list[Entry], capture: Capture | None,
+             hash_contents: bool, base_offset: int | None) -> None:
+        """Let `scan` (see _tarscan.c) append the entries that lie whole in the buffer (the
+        next chunk, when the buffer is used up)."""
+        if self._at == len(self._buf):
+            self._buf, self._at = next(self._chunks, b""), 0
+        at = self._at
+        origin = None if base_offset is None else base_offset + self.pos - at
+        taken = scan(self._buf, at, entries, Entry, _KINDS, capture, xxhash.xxh3_128_digest,
+                     hash_contents, origin)
+        self.pos += taken - at
+        self._at = taken
+
     def digest(self, n: int, padded: int) -> bytes | None:
         """The xxh3-128 digest of the next n bytes, `padded` (≥ n) bytes being consumed; None
         when the stream ends first."""
@@ -646,7 +666,8 @@ def read_layer(raw: BlobReader, *, index: int, label: str, media_type: str | Non
         chunks = _hashed(chunks, tar_hashers)
     stream = _TarStream(chunks, raw if seekable else None, on_raw)
     entries = _parse(stream, label=label, hash_contents=hash_contents,
-                     base_offset=base_offset if seekable else None, capture=capture)
+                     base_offset=base_offset if seekable else None, capture=capture,
+                     scan=_compiled_scan)
     if actual != "plain" or tar_hashers:
         for _ in chunks:  # decode to the end: a truncated or corrupt tail is still an error
             pass
@@ -690,14 +711,21 @@ class _Joined(io.RawIOBase):
         return True
 
     def read(self, n: int = -1) -> bytes:
-        if self._head:
+        if self._head:  # with the rest's first bytes: the first chunk holds whole headers
             data, self._head = self._head, b""
-            return data
+            return data if 0 <= n <= len(data) else data + self._rest.read(
+                n - len(data) if n > 0 else -1)
         return self._rest.read(n)
 
 
+_KINDS = tuple(EntryKind)  # by value, for the compiled scan
+
+
 def _parse(stream: _TarStream, *, label: str, hash_contents: bool,
-           base_offset: int | None, capture: Capture | None) -> list[Entry]:
+           base_offset: int | None, capture: Capture | None,
+           scan: Scan | None = None) -> list[Entry]:
+    """The entries of a layer tar. `scan`, when given, reads the plain headers; the rest, and
+    any header it leaves, are read here."""
     entries: list[Entry] = []
     append = entries.append
     take, skip, digest = stream.take, stream.skip, stream.digest
@@ -707,6 +735,9 @@ def _parse(stream: _TarStream, *, label: str, hash_contents: bool,
     long_name: str | None = None
     long_link: str | None = None
     while True:
+        if scan is not None and not pax and not global_pax and long_name is None \
+                and long_link is None:
+            stream.scan(scan, entries, capture, hash_contents, base_offset)
         header = take(BLOCK)
         if header is None:
             if stream.pos == 0 and stream.exhausted():

@@ -28,6 +28,9 @@ from imagescope.sources.engine import assemble, read_stream
 from tests.hostile import comparable, inspect, write
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# every case read with the compiled scan of plain headers and by Python alone
+pytestmark = pytest.mark.usefixtures("tar_readers")
 FORMATS = ("json", "table", "markdown")
 
 

@@ -16,6 +16,9 @@ from imagescope.model import EntryKind
 
 GZIP_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 
+# every case read with the compiled scan of plain headers and by Python alone
+pytestmark = pytest.mark.usefixtures("tar_readers")
+
 
 def tar_bytes(members: list[tuple[str, bytes | None, bytes]], fmt: int = tarfile.PAX_FORMAT) -> bytes:
     """(name, data or None for a directory, typeflag) → a tar; link targets go in data for links."""
@@ -53,6 +56,8 @@ def test_path_spellings_are_one_path(spelling: str) -> None:
 def test_dotdot_cannot_climb_above_root() -> None:
     assert normalize_path("../../etc/passwd") == "etc/passwd"
     assert normalize_path("a/../../b") == "b"
+    assert normalize_path("../etc/passwd") == "etc/passwd"  # one `..` first: no `/.` in it
+    assert normalize_path("../") == normalize_path("..") == normalize_path(".") == ""
 
 
 def test_entries_kinds_and_sizes() -> None:

@@ -1,0 +1,9 @@
+"""The compiled part of imagescope; everything else is declared in pyproject.toml."""
+
+from setuptools import Extension, setup
+
+setup(ext_modules=[
+    # The tar reader's fast path (imagescope/layers.py). Optional: an install without a C
+    # compiler still works, reading every header in Python.
+    Extension("imagescope._tarscan", sources=["imagescope/_tarscan.c"], optional=True),
+])
