@@ -200,10 +200,6 @@ static PyObject *scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (octal(h + 124, 12, &size) < 0 || octal(h + 100, 8, &mode) < 0
             || octal(h + 108, 8, &uid) < 0 || octal(h + 116, 8, &gid) < 0)
             break;
-        long long padded = size + ((BLOCK - size % BLOCK) % BLOCK);
-        if (padded > end - at - BLOCK)
-            break; /* the content runs past this buffer */
-
         Py_ssize_t name_length = text_length(h, 100), length = 0;
         if (h[345] != 0 && memcmp(h + 257, "ustar\0", 6) == 0) {
             Py_ssize_t prefix_length = text_length(h + 345, 155);
@@ -215,8 +211,14 @@ static PyObject *scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         length += name_length;
         if (!ascii(joined, length))
             break;
-        if ((typeflag == '0' || typeflag == 0) && length > 0 && joined[length - 1] == '/')
-            typeflag = '5';
+        if (typeflag == 0 && length > 0 && joined[length - 1] == '/')
+            typeflag = '5'; /* only the pre-POSIX type: '0' is a file */
+        /* links, devices, directories, FIFOs have no data section, whatever the size says */
+        if (typeflag >= '1' && typeflag <= '6')
+            size = 0;
+        long long padded = size + ((BLOCK - size % BLOCK) % BLOCK);
+        if (padded > end - at - BLOCK)
+            break; /* the content runs past this buffer */
         Py_ssize_t path_length = normalize(joined, length, path);
         if (path_length == 0)
             break;

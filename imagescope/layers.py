@@ -103,10 +103,12 @@ def compression_of(media_type: str | None) -> str | None:
 
 
 def sniff_compression(head: bytes) -> str:
-    """Compression told by a blob's first bytes: gzip, zstd, or plain (anything else)."""
+    """Compression told by a blob's first bytes: gzip, zstd (a frame, or a skippable frame as
+    zstd:chunked writers put first, RFC 8878), or plain (anything else)."""
     if head.startswith(GZIP_MAGIC):
         return "gzip"
-    if head.startswith(ZSTD_MAGIC):
+    if head.startswith(ZSTD_MAGIC) or (
+            len(head) >= 4 and head[0] & 0xF0 == 0x50 and head[1:4] == b"\x2a\x4d\x18"):
         return "zstd"
     if head.startswith((b"BZh", b"\xfd7zXZ\x00")):
         return "unsupported"
@@ -357,6 +359,17 @@ class _ZstdFrames:
                 and not self._head and not self._skip)
 
 
+def decompressed_chunks(raw: Readable, compression: str, label: str,
+                        on_raw: Callable[[int], None], limits: ReadLimits) -> Iterator[bytes]:
+    """The decompressed bytes of a gzip or zstd stream, in chunks of at most 1 MiB, held to
+    `limits`; truncation and corruption are CorruptArchive naming `label`."""
+    if compression == "gzip":
+        return _gzip_chunks(raw, label, on_raw, limits)
+    if compression == "zstd":
+        return _zstd_chunks(raw, label, on_raw, limits)
+    raise ValueError(f"not a compression imagescope decodes: {compression}")
+
+
 def _plain_chunks(raw: Readable, on_raw: Callable[[int], None], chunk: int) -> Iterator[bytes]:
     while True:
         data = raw.read(chunk)
@@ -465,8 +478,9 @@ class _TarStream:
             self.pos += padded
             return xxhash.xxh3_128_digest(memoryview(self._buf)[at:at + n])
         hasher = xxhash.xxh3_128()
-        if not self.hash(n, hasher) or not self.skip(padded - n):
+        if not self.hash(n, hasher):
             return None
+        self.skip(padded - n)  # padding cut short ends the stream (see _parse)
         return hasher.digest()
 
     def hash(self, n: int, hasher: xxhash.xxh3_128) -> bool:
@@ -574,6 +588,9 @@ _SPECIAL_TYPES = frozenset(b"346")
 
 
 _METADATA_TYPES = frozenset(b"xgLK")
+# hard and symbolic links, devices, directories, FIFOs: no data section whatever the size field
+# says (Go's archive/tar isHeaderOnlyType, so Docker and containerd; Python's tarfile too)
+_HEADER_ONLY_TYPES = frozenset(b"123456")
 _KIND_OF_TYPE: dict[int, EntryKind] = {  # typeflag → kind, for a path that is no whiteout
     **dict.fromkeys((0, *_FILE_TYPES), EntryKind.FILE),
     0x35: EntryKind.DIR,  # '5'
@@ -654,12 +671,10 @@ def read_layer(raw: BlobReader, *, index: int, label: str, media_type: str | Non
         chunks = _plain_chunks(raw, on_raw, _SEEK_CHUNK)
     else:
         joined = _Joined(head, raw)
-        if actual == "gzip":
-            chunks = _gzip_chunks(joined, label, on_raw, limits)
-        elif actual == "zstd":
-            chunks = _zstd_chunks(joined, label, on_raw, limits)
-        else:
+        if actual == "plain":
             chunks = _plain_chunks(joined, on_raw, _STREAM_CHUNK)
+        else:
+            chunks = decompressed_chunks(joined, actual, label, on_raw, limits)
     if tar_hashers:
         if seekable:
             raise ValueError("a seeking pass cannot hash the whole tar")
@@ -740,11 +755,12 @@ def _parse(stream: _TarStream, *, label: str, hash_contents: bool,
             stream.scan(scan, entries, capture, hash_contents, base_offset)
         header = take(BLOCK)
         if header is None:
-            if stream.pos == 0 and stream.exhausted():
-                return entries  # no byte at all: an empty layer, as Go's archive/tar reads it
+            if stream.exhausted():
+                return entries  # the end on a header boundary, end-of-archive marker or not
             if stream.pos == 0:
                 raise CorruptArchive(f"{label}: layer is not a tar archive (too short)")
-            raise CorruptArchive(f"{label}: layer tar is truncated (no end-of-archive marker)")
+            raise CorruptArchive(f"{label}: layer tar is truncated inside a tar header at "
+                                 f"offset {stream.pos}")
         if header == _ZERO_BLOCK:
             break
         if not _checksum_ok(header):
@@ -763,18 +779,18 @@ def _parse(stream: _TarStream, *, label: str, hash_contents: bool,
                 size = int(meta["size"])
             except ValueError:
                 raise CorruptArchive(f"{label}: corrupt PAX size") from None
-        if size < 0:
-            raise CorruptArchive(f"{label}: negative size in tar header")
-        padded = size + (-size % BLOCK)
         if typeflag in _METADATA_TYPES:  # x, g, L, K carry metadata for the next entry
+            if size < 0:
+                raise CorruptArchive(f"{label}: negative size in tar header")
             if size > _MAX_METADATA_BYTES:
                 raise CorruptArchive(f"{label}: a {chr(typeflag)!r} metadata entry of {size} "
                                      f"bytes at offset {stream.pos - BLOCK}; tar writers make "
                                      "them a few KiB")
-            data = take(padded)
+            data = take(size)
             if data is None:
-                raise CorruptArchive(f"{label}: layer tar is truncated")
-            data = data[:size]
+                raise CorruptArchive(f"{label}: layer tar is truncated inside a "
+                                     f"{chr(typeflag)!r} metadata entry")
+            skip(-size % BLOCK)  # padding cut short ends the stream (see _parse)
             if typeflag == 0x78:
                 pax = _pax_records(data, label)
             elif typeflag == 0x67:  # only what entries read: every entry copies these
@@ -802,8 +818,13 @@ def _parse(stream: _TarStream, *, label: str, hash_contents: bool,
             name = _header_name(header)
         long_name = long_link = None
 
-        if (typeflag == 0x30 or typeflag == 0) and name.endswith("/"):
+        if typeflag == 0 and name.endswith("/"):  # (only the pre-POSIX type: '0' is a file)
             typeflag = 0x35
+        if typeflag in _HEADER_ONLY_TYPES:
+            size = 0  # whatever the size field says: the next header follows this one
+        elif size < 0:
+            raise CorruptArchive(f"{label}: negative size in tar header")
+        padding = -size % BLOCK
         path = normalize_path(name)
         if not path:
             classified = None
@@ -828,14 +849,16 @@ def _parse(stream: _TarStream, *, label: str, hash_contents: bool,
                 if capture is not None and capture(path, size):
                     data = take(size)
                     if data is None:
-                        raise CorruptArchive(f"{label}: layer tar is truncated")
+                        raise CorruptArchive(f"{label}: layer tar is truncated inside the data of "
+                                             f"{path!r}")
                     entry.content = data
                     entry.digest = xxhash.xxh3_128_digest(data)
-                    padded -= size
+                    size = 0
                 elif hash_contents:
-                    entry.digest = digest(size, padded)
+                    entry.digest = digest(size, size + padding)
                     if entry.digest is None:
-                        raise CorruptArchive(f"{label}: layer tar is truncated")
+                        raise CorruptArchive(f"{label}: layer tar is truncated inside the data of "
+                                             f"{path!r}")
                     append(entry)  # (a FILE's path is never empty)
                     continue  # its content and padding are consumed
                 elif base_offset is not None:
@@ -849,8 +872,11 @@ def _parse(stream: _TarStream, *, label: str, hash_contents: bool,
                     entry.link_target = link if link is not None else _text(header[157:257])
             if path or kind is EntryKind.OPAQUE:
                 append(entry)
-        if padded and not skip(padded):
-            raise CorruptArchive(f"{label}: layer tar is truncated")
+        if size and not skip(size):
+            raise CorruptArchive(f"{label}: layer tar is truncated inside the data of "
+                                 f"{path or name!r}")
+        if padding:
+            skip(padding)  # cut short, it ends the stream: the next header is then no header
     return entries
 
 
@@ -878,6 +904,7 @@ __all__ = [
     "LimitedReader",
     "blob_compression",
     "compression_of",
+    "decompressed_chunks",
     "fill_digests",
     "normalize_path",
     "read_layer",

@@ -129,10 +129,46 @@ def test_truncated_tar_is_an_error(cut: int) -> None:
         read(blob[:cut])
 
 
-def test_tar_without_end_marker_is_truncated() -> None:
-    blob = tar_bytes([("a", b"x" * 512, F)])
-    with pytest.raises(CorruptArchive, match="truncated"):
-        read(blob[:1024])  # header + content, no zero blocks
+def test_tar_without_end_marker_ends_on_a_header_boundary() -> None:
+    """Go's archive/tar, GNU tar and tarfile end cleanly where a header would start."""
+    blob = tar_bytes([("a", b"x" * 512, F), ("b", b"y" * 100, F)])
+    assert [(e.path, e.size) for e in read(blob[:1024])] == [("a", 512)]  # header + content
+    assert [(e.path, e.size) for e in read(blob[:2048])] == [("a", 512), ("b", 100)]
+
+
+def test_a_lone_512_byte_layer_is_one_entry() -> None:
+    """moby's tests ship a layer that is one directory header and nothing else."""
+    blob = tar_bytes([("etc", None, D)])[:512]
+    assert [(e.path, e.kind) for e in read(blob)] == [("etc", EntryKind.DIR)]
+
+
+@pytest.mark.parametrize("cut, where", [(1024 + 100, "inside a tar header at offset 1024"),
+                                        (1024 + 512 + 50, "inside the data of 'b'"),
+                                        (1024 + 511, "inside a tar header at offset 1024")])
+def test_a_header_or_data_cut_short_stays_an_error(cut: int, where: str) -> None:
+    blob = tar_bytes([("a", b"x" * 512, F), ("b", b"y" * 100, F)])
+    with pytest.raises(CorruptArchive, match=f"truncated {where}"):
+        read(blob[:cut])
+
+
+def test_padding_cut_short_ends_the_stream() -> None:
+    """Go reads the last member's data, then meets the end inside its padding: io.EOF, the end
+    of the archive (archive/tar tryReadFull)."""
+    blob = tar_bytes([("a", b"x" * 512, F), ("b", b"y" * 100, F)])
+    assert [(e.path, e.size) for e in read(blob[:1024 + 512 + 100 + 7])] == [("a", 512),
+                                                                            ("b", 100)]
+
+
+@pytest.mark.parametrize("magic", [0x184D2A50, 0x184D2A5E])
+def test_zstd_that_opens_with_a_skippable_frame(magic: int) -> None:
+    """zstd:chunked writers put a skippable frame (RFC 8878: magic 0x184D2A5?, a 4-byte size,
+    that many bytes) before the data; `zstd -dc` skips it, and so must the reader."""
+    blob = tar_bytes([("a", b"x" * 700, F)])
+    skippable = magic.to_bytes(4, "little") + (8).to_bytes(4, "little") + b"manifest"
+    zstd = skippable + zstandard.ZstdCompressor().compress(blob)
+    assert [(e.path, e.size) for e in read(zstd)] == [("a", 700)]
+    assert [(e.path, e.size) for e in read(
+        zstd, "application/vnd.oci.image.layer.v1.tar+zstd")] == [("a", 700)]
 
 
 def test_truncated_gzip_and_zstd() -> None:

@@ -80,7 +80,8 @@ HAND_MADE = [
     ("usr/bin/tool", tarfile.REGTYPE, b"x" * 700),
     ("usr/bin/", tarfile.DIRTYPE, b""),
     ("./etc/./hosts", tarfile.REGTYPE, b"127.0.0.1\n"),
-    ("/abs//path/", tarfile.REGTYPE, b""),  # a trailing slash: a directory
+    ("/abs//path/", tarfile.REGTYPE, b""),  # type '0', a trailing slash: a file (as in Go)
+    ("old//dir/", tarfile.AREGTYPE, b""),  # type NUL, a trailing slash: a directory
     ("a/b/../../../c", tarfile.REGTYPE, b"c"),
     ("..", tarfile.DIRTYPE, b""),  # normalizes to nothing: no entry
     ("usr/lib/link", tarfile.SYMTYPE, b""),
@@ -127,7 +128,8 @@ def test_every_kind_of_header_reads_the_same(fmt: int, chunk: int) -> None:
     assert isinstance(entries, list)
     paths = {e.path: e for e in entries}
     assert paths["usr/bin/tool"].size == 700
-    assert paths["abs/path"].kind is EntryKind.DIR
+    assert paths["abs/path"].kind is EntryKind.FILE
+    assert paths["old/dir"].kind is EntryKind.DIR
     assert paths["c"].size == 1
     assert paths["var/gone"].kind is EntryKind.WHITEOUT
     assert paths["var/cache"].kind is EntryKind.OPAQUE
