@@ -24,7 +24,7 @@ from fixtures import imagegen as g
 from imagescope.errors import DigestMismatch, ExitCode
 from imagescope.model import EntryKind
 from imagescope.sources import load
-from imagescope.sources.engine import assemble, read_stream
+from imagescope.sources.stream import assemble, read_stream
 from tests.hostile import comparable, inspect, write
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -549,10 +549,11 @@ def test_the_engine_stream_is_verified_as_it_passes() -> None:
     from imagescope.progress import Progress
 
     saved = read_stream(chunks(intact), name="x", size=None, progress=Progress())
-    assert len(assemble(saved, name="x", reference="x", platform=None).layers) == 2
+    image, _ = assemble(saved, where="x", reference="x", source_kind="engine", platform=None)
+    assert len(image.layers) == 2
     saved = read_stream(chunks(forged), name="x", size=None, progress=Progress())
     with pytest.raises(DigestMismatch, match="layer 1"):
-        assemble(saved, name="x", reference="x", platform=None)
+        assemble(saved, where="x", reference="x", source_kind="engine", platform=None)
 
 
 # --------------------------------------------------------------------------- files that are not

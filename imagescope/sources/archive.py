@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Container, Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 
 from imagescope.cache import Reuse
 from imagescope.errors import CorruptArchive, NotAnImage, SourceNotFound
+from imagescope.layers import decompressed_chunks, sniff_compression
 from imagescope.limits import ReadLimits
 from imagescope.model import Image
 from imagescope.progress import Progress
@@ -32,10 +34,8 @@ from imagescope.sources.manifests import (
     to_image,
     verifying,
 )
+from imagescope.sources.stream import INDEX_JSON, MANIFEST_JSON, assemble, read_stream
 from imagescope.sources.verify import DeferredChecks
-
-MANIFEST_JSON = "manifest.json"
-INDEX_JSON = "index.json"
 
 
 def load(source: SourceRef, *, reference: str, platform: Platform | None,
@@ -62,6 +62,12 @@ def load(source: SourceRef, *, reference: str, platform: Platform | None,
     except OSError as exc:
         raise SourceNotFound(f"cannot open {path}: {exc.strerror}") from None
     with file:
+        compression = sniff_compression(file.read(4))
+        file.seek(0)
+        if compression in ("gzip", "zstd"):
+            return _load_compressed(file, compression, source, reference=reference,
+                                    platform=platform, progress=progress, reuse=reuse,
+                                    limits=limits or ReadLimits())
         progress.status(f"indexing {path}")
         members = index_tar(file, path)
         kind = _kind(source.kind, members, path)
@@ -73,7 +79,32 @@ def load(source: SourceRef, *, reference: str, platform: Platform | None,
     return to_image(plan, layers, reference=reference, source=kind)
 
 
-def _kind(asked: str, members: dict[str, Member], path: str) -> str:
+def _load_compressed(file: BinaryIO, compression: str, source: SourceRef, *, reference: str,
+                     platform: Platform | None, progress: Progress, reuse: Reuse | None,
+                     limits: ReadLimits) -> Image:
+    """A gzip- or zstd-compressed archive (`docker save img | gzip`), as `docker load` reads
+    it: decompressed as one stream, front to back, never written out; every layer is parsed as
+    it passes (nothing can be skipped in a compressed stream) and its analysis cached by the
+    same digests as when the archive is plain."""
+    path = source.location
+    progress.status(f"reading {path} ({compression})")
+    size = os.fstat(file.fileno()).st_size
+    chunks = decompressed_chunks(file, compression, path, progress.read_advanced, limits)
+    saved = read_stream(chunks, name=path, size=size, progress=progress, limits=limits,
+                        where=path, counted=True,
+                        layers_wanted=reuse is None or reuse.only != frozenset())
+    kind = _kind(source.kind, saved.documents, path)
+    tag_form, name_form = ((f"docker-archive:{path}:REPO:TAG", f"docker-archive:{path}:@N")
+                           if kind == DOCKER_ARCHIVE else
+                           (f"oci-archive:{path}:NAME", f"oci-archive:{path}:@N"))
+    image, _ = assemble(saved, where=path, reference=reference, source_kind=kind,
+                        platform=platform, selector=source.selector,
+                        how_to_pick=f"pick one with {tag_form} or {name_form}",
+                        reuse=reuse, limits=limits)
+    return image
+
+
+def _kind(asked: str, members: Container[str], path: str) -> str:
     if asked == DOCKER_ARCHIVE and MANIFEST_JSON not in members:
         raise NotAnImage(f"{path} is not a docker save archive (no manifest.json)")
     if asked == OCI_ARCHIVE and INDEX_JSON not in members:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import IO, Any, cast
+from typing import Any
 
 import docker
 import docker.errors
@@ -27,23 +25,25 @@ from imagescope.errors import (
     PlatformNotFound,
     PullFailed,
 )
-from imagescope.layers import read_layer, sniff_compression
 from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Image, Layer
 from imagescope.progress import Progress
 from imagescope.refs import ENGINE, SourceRef, familiar, is_image_id, split_tag
-from imagescope.sources.blobs import missing_blob, resolve_link, tar_errors, walk_stream
+from imagescope.sources.blobs import resolve_link
 from imagescope.sources.manifests import (
-    MAX_DOCUMENT_BYTES,
     LayerRef,
     Plan,
     Platform,
-    docker_plan,
     parse_json,
     to_image,
-    verifying,
 )
-from imagescope.sources.verify import HashingReader, check_digests, plan_checks
+from imagescope.sources.stream import (
+    MANIFEST_JSON,
+    Saved,
+    UnservedLayer,
+    assemble,
+    read_stream,
+)
 
 _CHUNK = 1 << 20
 _DOCUMENTS = frozenset({"manifest.json", "index.json", "repositories", "oci-layout"})
@@ -55,34 +55,6 @@ _SDK_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestExcepti
 _CREDENTIALS_WANTED = ("no basic auth credentials", "unauthorized", "authentication required",
                        "requested access to the resource is denied")
 _STREAM_HASH = "sha256"  # the engine names blobs by sha256; manifest.json comes last
-
-
-@dataclass(slots=True)
-class StreamedLayer:
-    """A layer member parsed as it passed: its entries, stored size and compression, and the
-    hex digests of its stored bytes and of its decompressed tar (empty when not verified)."""
-
-    entries: list[Entry]
-    size: int
-    compression: str
-    hashes: dict[str, str] = dataclasses.field(default_factory=dict)
-    tar_hashes: dict[str, str] = dataclasses.field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class Saved:
-    """What a streamed `docker save` left: small JSON documents, layers parsed as they passed."""
-
-    documents: dict[str, bytes] = dataclasses.field(default_factory=dict)
-    layers: dict[str, StreamedLayer] = dataclasses.field(default_factory=dict)
-    links: dict[str, str] = dataclasses.field(default_factory=dict)
-    # layers passed over unparsed (their analysis is cached): member → (diff_id expected, size)
-    drained: dict[str, tuple[str, int]] = dataclasses.field(default_factory=dict)
-
-
-class _Unserved(Exception):
-    """A layer was drained on the expectation that it is a layer the cache holds, and
-    manifest.json says it is another."""
 
 
 def load(source: SourceRef, *, reference: str, pull: str, platform: Platform | None,
@@ -160,33 +132,15 @@ def _described(result: Image, attrs: dict[str, Any], name: str) -> Image:
     return result
 
 
-def assemble(saved: Saved, *, name: str, reference: str, platform: Platform | None,
-             reuse: Reuse | None = None,
-             served: Mapping[str, list[Entry]] | None = None,
-             limits: ReadLimits | None = None) -> Image:
-    """The image from what the stream left: manifest.json orders the layers parsed on the way.
-
-    Layers drained unparsed take their entries from `served` (diff_id → cached entries);
-    layers parsed are verified (per `limits`), counted and stored in `reuse`'s cache.
-    """
-    return _assembled(saved, name=name, reference=reference, platform=platform,
-                      reuse=reuse or Reuse(), served=served or {},
-                      limits=limits or ReadLimits())[0]
-
-
 def _assembled(saved: Saved, *, name: str, reference: str, platform: Platform | None,
                reuse: Reuse, served: Mapping[str, list[Entry]],
                limits: ReadLimits) -> tuple[Image, Plan]:
-    where = f"the engine's archive of {name}"
-    if "manifest.json" not in saved.documents:
+    if MANIFEST_JSON not in saved.documents:
         raise EngineError(f"the Docker engine saved {name} without a manifest.json; this engine "
                           "version is not supported")
-    read = verifying(_reader(saved, where)) if limits.verify else _reader(saved, where)
-    plan = docker_plan(read("manifest.json"), read, selector=None, wanted=platform, where=where,
-                       oci_index=saved.documents.get("index.json"),
-                       how_to_pick="name the image by ID")
-    layers = _layers(plan, saved, where, reuse, served, limits)
-    return to_image(plan, layers, reference=reference, source=ENGINE), plan
+    return assemble(saved, where=f"the engine's archive of {name}", reference=reference,
+                    source_kind=ENGINE, platform=platform, reuse=reuse, served=served,
+                    limits=limits)
 
 
 def _streamed(image: docker.models.images.Image, attrs: dict[str, Any], *, name: str,
@@ -202,7 +156,7 @@ def _streamed(image: docker.models.images.Image, attrs: dict[str, Any], *, name:
         try:
             result, plan = _assembled(saved, name=name, reference=reference, platform=platform,
                                       reuse=reuse, served=served, limits=limits)
-        except _Unserved:
+        except UnservedLayer:
             if not skip:
                 raise
             skip, served = {}, {}
@@ -427,149 +381,10 @@ def _pull(client: docker.DockerClient, name: str, platform: Platform | None,
 def _stream(image: docker.models.images.Image, name: str, size: Any, progress: Progress,
             skip: Mapping[str, str], limits: ReadLimits, *, tar_too: bool) -> Saved:
     progress.status(f"reading {name}")
+    # the engine gives the image's uncompressed size: an estimate of the stream's length
     return read_stream(image.save(chunk_size=_CHUNK), name=name, size=size, progress=progress,
-                       skip=skip, limits=limits, tar_too=tar_too)
-
-
-def read_stream(chunks: Iterator[bytes], *, name: str, size: Any,
-                progress: Progress, skip: Mapping[str, str] | None = None,
-                limits: ReadLimits | None = None, tar_too: bool = False) -> Saved:
-    """Walk a `docker save` stream once, keeping JSON documents and parsing layers as they pass.
-
-    Layer members named in `skip` (member → diff_id) are drained unparsed. With
-    `limits.verify` every layer parsed is hashed (sha256) as it passes, and with `tar_too` a
-    compressed layer's decompressed tar as well, for `_layers` to check.
-    """
-    saved = Saved()
-    skip = skip or {}
-    limits = limits or ReadLimits()
-    # The engine reports the image's uncompressed size: an estimate of the stream's length.
-    progress.read_started(name, size if isinstance(size, int) and size > 0 else None)
-    reader = _ChunkReader(chunks, progress)
-    try:
-        with tar_errors(f"the engine's archive of {name}"):
-            for member in walk_stream(cast(IO[bytes], reader)):
-                if member.link is not None:
-                    saved.links[member.name] = member.link
-                elif member.file is not None:
-                    file = cast(io.BufferedReader, member.file)
-                    if _is_document(member.name, member.size, file):
-                        saved.documents[member.name] = file.read()
-                    elif _is_layer(member.name) and member.name in skip:
-                        saved.drained[member.name] = (skip[member.name], member.size)
-                    elif _is_layer(member.name):
-                        saved.layers[member.name] = _read_member(
-                            file, member.size, label=f"{name}: {member.name}",
-                            index=len(saved.layers), limits=limits, tar_too=tar_too)
-        reader.drain()  # the padding after the end-of-archive marker
-    finally:
-        progress.read_finished()
-        close = getattr(chunks, "close", None)  # a generator holds the HTTP response open
-        if close is not None:
-            close()
-    return saved
-
-
-def _read_member(file: io.BufferedReader, size: int, *, label: str, index: int,
-                 limits: ReadLimits, tar_too: bool,
-                 media_type: str | None = None) -> StreamedLayer:
-    """Parse one layer member, hashing it (when verifying) in the same pass."""
-    compression = sniff_compression(file.peek(4)[:4])
-    if not limits.verify:
-        entries = read_layer(file, index=index, label=label, media_type=media_type,
-                             hash_contents=True, base_offset=None, limits=limits)
-        return StreamedLayer(entries, size, compression)
-    hashing = HashingReader(file, (_STREAM_HASH,))
-    tar_hasher = hashlib.new(_STREAM_HASH)
-    hash_tar = tar_too and compression != "plain"
-    entries = read_layer(cast(io.BufferedReader, hashing), index=index, label=label,
-                         media_type=media_type, hash_contents=True, base_offset=None,
-                         limits=limits,
-                         tar_hashers=[tar_hasher] if hash_tar else [])
-    return StreamedLayer(entries, size, compression, hashing.finish(),
-                         {_STREAM_HASH: tar_hasher.hexdigest()} if hash_tar else {})
-
-
-def _is_document(name: str, size: int, file: io.BufferedReader) -> bool:
-    """Small JSON worth keeping: the archive's own files, configs, blobs that open with `{`."""
-    if size > MAX_DOCUMENT_BYTES:
-        return False
-    if name in _DOCUMENTS or ("/" not in name and name.endswith(".json")):
-        return True
-    return name.startswith("blobs/") and file.peek(1)[:1] == b"{"
-
-
-def _is_layer(name: str) -> bool:
-    return name == "layer.tar" or name.endswith("/layer.tar") or name.startswith("blobs/")
-
-
-def _reader(saved: Saved, where: str) -> Callable[[str], bytes]:
-    def read(key: str) -> bytes:
-        target = resolve_link(key, saved.documents, saved.links)
-        if target is None:
-            raise missing_blob(where, key)
-        return saved.documents[target]
-
-    return read
-
-
-def _layers(plan: Plan, saved: Saved, where: str, reuse: Reuse,
-            served: Mapping[str, list[Entry]], limits: ReadLimits) -> list[Layer]:
-    layers: list[Layer] = []
-    used: dict[str, list[Entry]] = {}
-    handed: set[int] = set()
-    for index, ref in enumerate(plan.layers):
-        if not reuse.wanted(ref.diff_id):  # a re-read of other layers: this one is not needed
-            layers.append(Layer(index=index, entries=[], digest=ref.digest, diff_id=ref.diff_id,
-                                media_type=ref.media_type))
-            continue
-        key = (resolve_link(ref.key, saved.layers, saved.links)
-               or resolve_link(ref.key, saved.drained, saved.links)
-               or _parse_kept(ref, saved, where, limits, tar_too=reuse.only is not None))
-        streamed = saved.layers.get(key)
-        checks = None
-        if streamed is not None:  # parsed as it passed: check it against what names it
-            checks = plan_checks(ref, streamed.compression == "plain", limits,
-                                 tar_too=bool(streamed.tar_hashes))
-            label = f"{where}: layer {index} ({key})"
-            check_digests(label, checks.stored, streamed.hashes)
-            check_digests(label, checks.tar, streamed.tar_hashes, what="decompressed tar")
-        if key in used:  # the same blob twice: give each layer its own entries
-            entries = [dataclasses.replace(e) for e in used[key]]
-        elif key in saved.drained:
-            expected = saved.drained[key][0]
-            cached = served.get(expected) if expected == ref.diff_id else None
-            if cached is None:
-                raise _Unserved(key)
-            entries = [dataclasses.replace(e) for e in cached] if id(cached) in handed else cached
-            handed.add(id(cached))
-            reuse.stats.layers_from_cache += 1
-        else:
-            assert streamed is not None and checks is not None
-            entries = streamed.entries
-            reuse.read(checks.cache_key(ref), entries)
-        drained = key in saved.drained
-        size = saved.drained[key][1] if drained else saved.layers[key].size
-        used.setdefault(key, entries)
-        layers.append(Layer(index=index, entries=entries, digest=ref.digest, diff_id=ref.diff_id,
-                            media_type=ref.media_type, stored_bytes=size,
-                            digests_incomplete=drained and digests_incomplete(entries)))
-    return layers
-
-
-def _parse_kept(ref: LayerRef, saved: Saved, where: str, limits: ReadLimits, *,
-                tar_too: bool) -> str:
-    """A layer blob that opened with `{` was kept as a document: parse it now."""
-    key = resolve_link(ref.key, saved.documents, saved.links)
-    if key is None:
-        raise missing_blob(where, ref.key)
-    data = saved.documents[key]
-    with io.BytesIO(data) as file:
-        saved.layers[key] = _read_member(cast(io.BufferedReader, io.BufferedReader(file)),
-                                         len(data), label=f"{where}: {key}", index=0,
-                                         limits=limits, tar_too=tar_too,
-                                         media_type=ref.media_type)
-    return key
+                       skip=skip, limits=limits, tar_too=tar_too,
+                       where=f"the engine's archive of {name}")
 
 
 def _platform_of(attrs: dict[str, Any]) -> Platform | None:
@@ -622,35 +437,4 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-class _ChunkReader(io.RawIOBase):
-    """The chunks of `image.save()` as a non-seekable file; counts them to `progress`."""
-
-    def __init__(self, chunks: Iterator[bytes], progress: Progress) -> None:
-        super().__init__()
-        self._chunks = chunks
-        self._progress = progress
-        self._view = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._view:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._progress.read_advanced(len(chunk))
-            self._view = memoryview(chunk)
-        count = min(len(buffer), len(self._view))
-        buffer[:count] = self._view[:count]
-        self._view = self._view[count:]
-        return count
-
-    def drain(self) -> None:
-        """Consume the rest of the stream."""
-        self._view = memoryview(b"")
-        for chunk in self._chunks:
-            self._progress.read_advanced(len(chunk))
-
-
-__all__ = ["Saved", "assemble", "load", "read_stream"]
+__all__ = ["identify", "load"]
