@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
+import select
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,20 +27,28 @@ _FORMATS = ("table", "json", "markdown")
 def _check_output_path(output: Path | None) -> None:
     """Fail before the (possibly long) analysis when the output cannot be written."""
     if output is None:
+        if sys.stdout is None:  # started with stdout closed (`>&-`)
+            raise OutputError("cannot write to stdout: it is closed")
         return
     parent = output.parent if str(output.parent) else Path(".")
-    if output.is_dir():
-        raise OutputError(f"cannot write {output}: it is a directory")
-    if not parent.is_dir():
-        raise OutputError(f"cannot write {output}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK) or (output.exists() and not os.access(output, os.W_OK)):
-        raise OutputError(f"cannot write {output}: permission denied")
+    try:
+        if output.is_dir():
+            raise OutputError(f"cannot write {output}: it is a directory")
+        if not parent.is_dir():
+            raise OutputError(f"cannot write {output}: directory {parent} does not exist")
+        if not os.access(parent, os.W_OK) or (output.exists() and not os.access(output, os.W_OK)):
+            raise OutputError(f"cannot write {output}: permission denied")
+    except OSError as exc:  # a name too long, say
+        raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 def _emit(text: str, output: Path | None) -> None:
+    """Write the report to `output`, or to stdout; either failing is an OutputError (exit 13).
+
+    A closed pipe on stdout is not a failure to report: `_PipeClosed` goes on to `main`.
+    """
     if output is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        _write_stdout(text)
         return
     try:
         output.write_text(text, encoding="utf-8")
@@ -46,7 +56,98 @@ def _emit(text: str, output: Path | None) -> None:
         raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def _write_stdout(text: str) -> None:
+    """`text` on stdout; a write that fails (`> /dev/full`: ENOSPC, EIO) is an OutputError.
+
+    Characters the stream's encoding cannot hold (a non-UTF-8 locale) are written as backslash
+    escapes. The bytes go straight to the descriptor, in a loop: with PYTHONUNBUFFERED the text
+    layer hands them to the raw file, which may take only part of them (a pipe closing
+    mid-write), and it would drop the rest without a word; a non-blocking stdout (EAGAIN) is
+    waited on rather than failed.
+    """
+    stream = sys.stdout
+    try:
+        try:
+            fd = stream.fileno()
+        except (OSError, ValueError):  # no descriptor: a test's capture
+            stream.write(text)
+            stream.flush()
+            return
+        data = memoryview(text.encode(stream.encoding or "utf-8", "backslashreplace"))
+        stream.flush()
+        while data:
+            try:
+                data = data[os.write(fd, data):]
+            except BlockingIOError:
+                select.select([], [fd], [])
+    except BrokenPipeError:
+        raise _PipeClosed from None
+    except OSError as exc:
+        _discard(stream)
+        raise OutputError(f"cannot write to stdout: {exc.strerror or exc}") from None
+
+
+def _discard(stream: Any) -> None:
+    """Point `stream`'s file descriptor at /dev/null.
+
+    What it still buffers is then flushed there when the interpreter exits, rather than failing
+    again (ENOSPC, EPIPE) and printing "Exception ignored … BrokenPipeError" with status 120.
+    """
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # no descriptor (captured in a test): no flush
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+class _PipeClosed(Exception):
+    """stdout (or stderr) is a pipe whose reader has gone: EPIPE, as `… | head -1` makes it.
+
+    Not an OSError, so that click, which exits 1 on EPIPE, lets it through to `main`.
+    """
+
+
+def _reader_gone(stream: Any) -> bool:
+    """Whether `stream` is a pipe (or terminal) no one reads any more: poll flags an error."""
+    try:
+        fd = stream.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no descriptor (captured in a test)
+        return False
+
+
+@contextlib.contextmanager
+def _closed_pipe_to_main() -> Iterator[None]:
+    """A BrokenPipeError as `_PipeClosed` when stdout or stderr is the pipe that closed; any
+    other (a socket, a worker's pipe) as the internal error it is, not click's silent exit 1."""
+    try:
+        yield
+    except BrokenPipeError as exc:
+        if _reader_gone(sys.stdout) or _reader_gone(sys.stderr):
+            raise _PipeClosed from None
+        raise RuntimeError(f"a pipe or socket closed under imagescope ({exc})") from exc
+
+
+class _Group(click.Group):
+    """The command group; a closed pipe anywhere in it (help included) is left to `main`."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        with _closed_pipe_to_main():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _closed_pipe_to_main():
+            return super().invoke(ctx)
+
+
+@click.group(cls=_Group,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "-V", "--version", prog_name="imagescope")
 def cli() -> None:
     """Measure the real layer waste of container images, to the byte.
@@ -183,11 +284,9 @@ class _Loader:
                                    "cache": self.cache, "stats": self.stats,
                                    "limits": self.limits}
         if self.show_progress:
-            from rich.console import Console
+            from imagescope.render.progress import RichProgress, StderrConsole
 
-            from imagescope.render.progress import RichProgress
-
-            with RichProgress(Console(stderr=True)) as sink:
+            with RichProgress(StderrConsole()) as sink:
                 return call(*args, progress=sink, **options)
         return call(*args, **options)
 
@@ -231,7 +330,7 @@ def _finish(text: str, output: Path | None, results: list[GateResult]) -> None:
     _emit(text, output)
     failures = [r for r in results if not r.passed]
     for failure in failures:
-        click.echo(f"imagescope: gate failed: {failure.gate}: {failure.message}", err=True)
+        _say(f"imagescope: gate failed: {failure.gate}: {failure.message}")
     if failures:
         sys.exit(ExitCode.GATE_FAILED)
 
@@ -362,8 +461,23 @@ def diff(old_reference: str, new_reference: str, output_format: str, output: Pat
     _finish(text, output, results)
 
 
+def _say(line: str) -> None:
+    """One line on stderr; what it quotes (image data, arguments) escaped as reports escape it."""
+    from imagescope.render.terminal import printable
+
+    click.echo(printable(line), err=True)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: one line on stderr and a distinct exit code for every failure."""
+    """Console entry point: one line on stderr and a distinct exit code for every failure.
+
+    A closed pipe (`imagescope inspect … | head -1`) ends the run quietly, as it ends `cat` or
+    `grep`: no message, no traceback, and status 141 (ExitCode.BROKEN_PIPE), the 128 + SIGPIPE
+    a shell reports for a tool the signal stopped. Not 0: the report was cut short, and
+    `set -o pipefail` scripts should see that as they do for any other tool. The status is
+    exited with rather than the signal restored and taken: a signal would stop the run wherever
+    it was writing (a cache entry, a worker), where an exit unwinds cleanly.
+    """
     # A run builds millions of objects without cycles and then exits: the cyclic collector's
     # passes over them would cost a third of a run, and find nothing worth freeing.
     gc.disable()
@@ -375,21 +489,22 @@ def main(argv: list[str] | None = None) -> None:
         hint = ""
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             hint = f" (see '{exc.ctx.command_path} --help')"
-        click.echo(f"imagescope: error: {exc.format_message()}{hint}", err=True)
+        _say(f"imagescope: error: {exc.format_message()}{hint}")
         sys.exit(ExitCode.USAGE)
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("imagescope: interrupted", err=True)
         sys.exit(ExitCode.INTERRUPTED)
     except ImagescopeError as exc:
-        click.echo(f"imagescope: error: {exc}", err=True)
+        _say(f"imagescope: error: {exc}")
         sys.exit(exc.exit_code)
-    except BrokenPipeError:
-        sys.stderr.close()
-        sys.exit(ExitCode.OK)
+    except (_PipeClosed, BrokenPipeError):
+        _discard(sys.stdout)
+        _discard(sys.stderr)
+        sys.exit(ExitCode.BROKEN_PIPE)
     except Exception as exc:
         if os.environ.get("IMAGESCOPE_DEBUG"):
             raise
-        click.echo(f"imagescope: internal error: {type(exc).__name__}: {exc} "
-                   "(please report it; IMAGESCOPE_DEBUG=1 shows the traceback)", err=True)
+        _say(f"imagescope: internal error: {type(exc).__name__}: {exc} "
+             "(please report it; IMAGESCOPE_DEBUG=1 shows the traceback)")
         sys.exit(ExitCode.INTERNAL_ERROR)
     sys.exit(ExitCode.OK)

@@ -25,8 +25,9 @@ class ExitCode(IntEnum):
     CONFIG_ERROR = 14
     LAYER_TOO_LARGE = 15
     DIGEST_MISMATCH = 16
-    INTERNAL_ERROR = 70
+    INTERNAL_ERROR = 70  # a bug, never bad input: the message asks for a report
     INTERRUPTED = 130
+    BROKEN_PIPE = 141  # 128 + SIGPIPE: stdout's reader went away (`| head`); nothing is printed
 
 
 class ImagescopeError(Exception):

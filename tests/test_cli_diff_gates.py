@@ -193,6 +193,20 @@ def test_bad_config_and_bad_sizes_are_errors_not_gate_failures(
     assert ".imagescope.toml: max-wasted must be a size" in bad_config.stderr
 
 
+@pytest.mark.parametrize("name", [".imagescope.toml", "pyproject.toml"])
+def test_a_config_file_that_is_not_utf8_is_a_config_error(images: tuple[Path, Path, Path],
+                                                          name: str) -> None:
+    """Not an internal error (exit 70): a file is bad input like any other."""
+    old, _, _ = images
+    work = old.parent / "work"
+    (work / name).write_bytes(b"[tool.imagescope]\nmax-wasted = '\xff'\n")
+    result = run("inspect", str(old), cwd=work)
+    assert result.returncode == ExitCode.CONFIG_ERROR
+    assert result.stderr.startswith("imagescope: error: ")
+    assert f"{name}: invalid TOML (not UTF-8: invalid start byte at byte 32)" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
 def test_errors_keep_their_codes_in_diff(images: tuple[Path, Path, Path]) -> None:
     old, _, _ = images
     result = run("diff", str(old), str(old.parent / "missing.tar"), "--max-growth", "1",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from imagescope.findings.model import FileRef, Severity
@@ -9,7 +10,7 @@ from imagescope.overlay import HiddenHow
 from imagescope.recommend import Recommendation
 from imagescope.render import terminal
 from imagescope.report import WastedFile
-from tests.test_render_markdown import finding, hand_report
+from tests.test_render_markdown import finding, hand_report, layer
 
 
 def test_findings_table_recommendations_and_optimized_line() -> None:
@@ -65,3 +66,22 @@ def test_control_characters_and_undecodable_names_are_escaped() -> None:
     assert f"{escaped}\\x0aname" in text.split("Top wasted files")[1].split("Findings")[0]
     assert f"cache at {escaped} name" in text
     assert f"rm {escaped}\n   name\n" in text
+
+
+def test_image_text_cannot_drive_the_terminal_even_in_colour() -> None:
+    """History, platform, ID and references are escaped like names, and their rich markup is
+    printed as written: in colour, the only escape sequences are rich's own SGR colours."""
+    history = "RUN \x1b[2J\x1b]8;;https://evil.example/\x1b\\x\x1b]8;;\x1b\\ \x07\x9b1m\r [bold]b[/]"
+    report = hand_report(
+        image=replace(hand_report().image, reference="app:[red]1\x1b[2J", image_id="[i]x\x07",
+                      platform="linux/[blink]amd64\x1b[1A"),
+        layers=[layer(0, history, 10, 0)])
+    for color in (False, True):
+        text = terminal.render(report, top=10, width=200, color=color)
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", text)
+        assert re.findall(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", plain) == []
+        assert "app:[red]1\\x1b[2J  (engine)" in plain
+        assert "ID          [i]x\\x07" in plain
+        assert "Platform    linux/[blink]amd64\\x1b[1A" in plain
+        assert ("RUN \\x1b[2J\\x1b]8;;https://evil.example/\\x1b\\x\\x1b]8;;\\x1b\\ \\x07\\x9b1m "
+                "[bold]b[/]") in plain

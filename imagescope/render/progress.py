@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import time
-from typing import Self
+from typing import Any, Self
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -17,8 +20,22 @@ from rich.progress import (
 from rich.progress import Progress as RichBar
 
 from imagescope.progress import Progress
+from imagescope.render.terminal import literal, printable
 
 _REFRESH_SECONDS = 0.1
+
+
+class StderrConsole(Console):
+    """rich's console on stderr, a closed pipe there raising BrokenPipeError as it would
+    anywhere else (rich's own answer is to exit 1 on the spot, stdout pointed at /dev/null:
+    the report lost, and a status no one documents)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(stderr=True, **options)
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True  # nothing more to draw: the bars' teardown must not fail again
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
 
 class RichProgress(Progress):
@@ -45,18 +62,19 @@ class RichProgress(Progress):
         self._bar.stop()
 
     def status(self, text: str) -> None:
-        self._bar.console.print(f"[dim]{text}[/dim]", highlight=False)
+        self._bar.console.print(literal(text, style="dim"), highlight=False)
 
     def pull(self, item: str, status: str, current: int | None, total: int | None) -> None:
         task = self._pulls.get(item)
         if task is None:
-            task = self._pulls[item] = self._bar.add_task(f"pull {item[:12]}", total=total)
+            task = self._pulls[item] = self._bar.add_task(_shown(f"pull {item[:12]}"),
+                                                          total=total)
         self._bar.update(task, completed=current or 0, total=total,
-                         description=f"{status.lower()} {item[:12]}")
+                         description=_shown(f"{status.lower()} {item[:12]}"))
         self._redraw()
 
     def read_started(self, label: str, total_bytes: int | None) -> None:
-        self._reading = self._bar.add_task(f"read {label}", total=total_bytes)
+        self._reading = self._bar.add_task(_shown(f"read {label}"), total=total_bytes)
         self._redraw()
 
     def read_advanced(self, nbytes: int) -> None:
@@ -75,3 +93,8 @@ class RichProgress(Progress):
         if now - self._drawn >= _REFRESH_SECONDS:
             self._drawn = now
             self._bar.refresh()
+
+
+def _shown(text: str) -> str:
+    """A bar's description (rich markup, as TextColumn reads it) showing `text` literally."""
+    return escape(printable(text))

@@ -32,15 +32,30 @@ def size(nbytes: int | None) -> str:
     return humanize.naturalsize(nbytes, binary=True, format="%.1f")
 
 
-# C0 and C1 control characters and DEL: a name could otherwise move the cursor, clear the screen
-# or break a table row.
+# C0 and C1 control characters and DEL: a name could otherwise move the cursor, clear the screen,
+# open a hyperlink (OSC 8) or break a table row. Bidirectional overrides and isolates: they would
+# reorder what follows them on screen (`txt.exe` shown as `exe.txt`).
 _CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+_CONTROL_ESCAPES |= {code: f"\\u{code:04x}" for code in (0x061C, 0x200E, 0x200F,
+                                                           *range(0x202A, 0x202F),
+                                                           *range(0x2066, 0x206A))}
 
 
 def printable(path: str) -> str:
-    """A name safe to print: undecodable bytes and control characters shown as \\xNN escapes."""
+    """Text from the image made safe to print: undecodable bytes and control characters shown
+    as \\xNN escapes, bidirectional controls as \\uNNNN.
+
+    Every renderer passes what it takes from the image (paths, instructions, references, titles
+    quoting them) through here; rich markup in it is kept literal by wrapping it in `Text`
+    (`literal`), never in a markup string.
+    """
     text = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     return text.translate(_CONTROL_ESCAPES)
+
+
+def literal(text: str, style: str = "") -> Text:
+    """`text` from the image as a rich `Text`: escaped (`printable`), never parsed as markup."""
+    return Text(printable(text), style=style)
 
 
 def renderables(report: Report, *, top: int) -> list[RenderableType]:
@@ -50,11 +65,11 @@ def renderables(report: Report, *, top: int) -> list[RenderableType]:
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
-    head.add_row("Image", Text(f"{image.reference}  ({image.source})"))
+    head.add_row("Image", literal(f"{image.reference}  ({image.source})"))
     if image.image_id:
-        head.add_row("ID", image.image_id)
+        head.add_row("ID", literal(image.image_id))
     if image.platform:
-        head.add_row("Platform", image.platform)
+        head.add_row("Platform", literal(image.platform))
     head.add_row("Total", f"{size(summary.total_bytes)}  ({summary.total_bytes:,} bytes in "
                           f"{summary.layer_count} layers)")
     head.add_row("Final", f"{size(summary.final_bytes)}  ({summary.final_bytes:,} bytes)")
@@ -66,11 +81,11 @@ def renderables(report: Report, *, top: int) -> list[RenderableType]:
     head.add_row("Efficiency", f"{summary.efficiency:.2%}")
     if report.base is not None:
         base = report.base
-        head.add_row("Base", Text(f"{printable(base.reference)}: layers 0-{base.layer_count - 1}; "
-                                  f"inherited waste {size(base.inherited_wasted_bytes)}, "
-                                  f"own waste {size(base.own_wasted_bytes)}"
-                                  if base.layer_count else
-                                  f"{printable(base.reference)}: no layer in common"))
+        head.add_row("Base", literal(f"{base.reference}: layers 0-{base.layer_count - 1}; "
+                                     f"inherited waste {size(base.inherited_wasted_bytes)}, "
+                                     f"own waste {size(base.own_wasted_bytes)}"
+                                     if base.layer_count else
+                                     f"{base.reference}: no layer in common"))
 
     layers = Table(title="Layers", title_justify="left", expand=True)
     layers.add_column("#", justify="right", no_wrap=True)
@@ -84,7 +99,7 @@ def renderables(report: Report, *, top: int) -> list[RenderableType]:
             size(layer.stored_bytes),
             size(layer.added_bytes),
             Text(size(layer.wasted_bytes), style="red" if layer.wasted_bytes else ""),
-            Text(" ".join((layer.instruction or "-").split())),
+            Text(_one_line(layer.instruction or "-")),
         )
 
     parts: list[RenderableType] = [head, Text(), layers]
@@ -99,7 +114,7 @@ def renderables(report: Report, *, top: int) -> list[RenderableType]:
         for wasted in report.wasted_files[:top]:
             files.add_row(size(wasted.bytes), _HOW_LABEL[wasted.how],
                           f"#{wasted.layer_index} → #{wasted.hidden_by_layer}",
-                          Text(printable(wasted.path)))
+                          literal(wasted.path))
         parts.append(Text("Layers: the step that wrote the file → the step that hid it.",
                           style="dim"))
         parts.insert(-1, files)
@@ -109,7 +124,7 @@ def renderables(report: Report, *, top: int) -> list[RenderableType]:
     parts += _findings(report, top=top)
     parts += _recommendations(report, top=top)
     for warning in report.warnings:
-        parts.append(Text(f"warning: {printable(warning)}", style="yellow"))
+        parts.append(literal(f"warning: {warning}", style="yellow"))
     return parts
 
 
@@ -160,7 +175,7 @@ def _recommendations(report: Report, *, top: int) -> list[RenderableType]:
         body = [Text(_one_line(rec.title), style="bold")]
         if facts:
             body.append(Text(" · ".join(facts), style="dim"))
-        body += [Text(printable(line)) for line in rec.change.strip("\n").split("\n")]
+        body += [literal(line) for line in rec.change.strip("\n").split("\n")]
         body.append(Text())  # a blank line after each
         listing.add_row(f"{number}.", Group(*body))
     parts.append(listing)
@@ -172,6 +187,7 @@ def _recommendations(report: Report, *, top: int) -> list[RenderableType]:
 
 
 def _one_line(text: str) -> str:
+    """Prose on one line: whitespace runs (line breaks, CR included) as one space, escaped."""
     return printable(" ".join(text.split()))
 
 
@@ -199,7 +215,7 @@ def diff_renderables(diff: Diff, gate_results: Sequence[GateResult] = (), *,
         pct = f" ({change.percent:+.1f}%)" if change.percent is not None else ""
         return label, size(change.old), size(change.new), signed(change.delta) + pct
 
-    head = Table(title=f"{printable(diff.old.reference)} → {printable(diff.new.reference)}",
+    head = Table(title=literal(f"{diff.old.reference} → {diff.new.reference}"),
                  title_justify="left")
     for name, justify in (("", "left"), ("Old", "right"), ("New", "right"), ("Change", "right")):
         head.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
@@ -223,7 +239,7 @@ def diff_renderables(diff: Diff, gate_results: Sequence[GateResult] = (), *,
             text = f"{step.old_instruction} → {step.new_instruction}"
         steps.add_row("-" if step.new_index is None else str(step.new_index), step.status,
                       signed(step.added_bytes.delta), signed(step.wasted_bytes.delta),
-                      Text(_one_line(printable(text))))
+                      Text(_one_line(text)))
     parts += [Text(), steps]
     for title, changes, new in (("New findings", diff.new_findings, True),
                                 ("Resolved findings", diff.resolved_findings, False)):
@@ -231,7 +247,7 @@ def diff_renderables(diff: Diff, gate_results: Sequence[GateResult] = (), *,
             parts.append(Text(f"{title} ({len(changes)})", style="bold"))
             for change in changes[:top]:
                 nbytes = change.bytes.new if new else change.bytes.old
-                parts.append(Text(f"  {size(nbytes):>10}  {_one_line(printable(change.title))}"))
+                parts.append(Text(f"  {size(nbytes):>10}  {_one_line(change.title)}"))
     if diff.files and top:
         files = Table(title=f"Files ({min(top, len(diff.files))} of {len(diff.files)} changed)",
                       title_justify="left", expand=True)
@@ -241,7 +257,7 @@ def diff_renderables(diff: Diff, gate_results: Sequence[GateResult] = (), *,
         for file_change in diff.files[:top]:
             what = (", ".join(file_change.changes) if file_change.status == "changed"
                     else file_change.status)
-            files.add_row(signed(file_change.size.delta), what, Text(printable(file_change.path)))
+            files.add_row(signed(file_change.size.delta), what, literal(file_change.path))
         parts += [Text(), files]
     parts += _gate_lines(gate_results)
     return parts
@@ -253,7 +269,8 @@ def _gate_lines(results: Sequence[GateResult]) -> list[RenderableType]:
         lines.append(Text())
     for result in results:
         mark, style = ("PASS", "green") if result.passed else ("FAIL", "bold red")
-        lines.append(Text.assemble((f"{mark} ", style), f"{result.gate}: {result.message}"))
+        lines.append(Text.assemble((f"{mark} ", style),
+                                   _one_line(f"{result.gate}: {result.message}")))
     return lines
 
 
