@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING
 from imagescope import findings
 from imagescope.cache import LayerCache, ReadStats
 from imagescope.findings.view import ImageView
+from imagescope.history import base_layer_count
 from imagescope.layers import fill_digests
 from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Image, PendingChecks
 from imagescope.overlay import replay, rewrite_candidates
 from imagescope.progress import Progress
 from imagescope.recommend import optimized_bytes, recommend
-from imagescope.report import Report, build_report, with_base
+from imagescope.report import Report, base_image, build_report
 
 if TYPE_CHECKING:  # imported by compare: an inspect never loads the diff machinery
     from imagescope.diff import Diff
@@ -34,46 +35,80 @@ class Analysis:
     report: Report
 
 
-def analyze(image: Image) -> Report:
+@dataclass(frozen=True, slots=True)
+class BaseRef:
+    """The base image a user named (`--base`): its reference and its layers' diff_ids."""
+
+    reference: str
+    diff_ids: tuple[str | None, ...]
+
+    @classmethod
+    def of(cls, report: Report) -> BaseRef:
+        return cls(report.image.reference, tuple(layer.diff_id for layer in report.layers))
+
+    def layers_under(self, image: Image) -> int:
+        """How many bottom layers of `image` are this base's (matched by diff_id, in order)."""
+        count = 0
+        for ours, theirs in zip(image.layers, self.diff_ids, strict=False):
+            if ours.diff_id is None or ours.diff_id != theirs:
+                break
+            count += 1
+        return count
+
+
+def base_layers_of(image: Image, base: BaseRef | None) -> int:
+    """The base's layers in `image`: those of `base` when named, else as the history shows."""
+    if base is not None:
+        return base.layers_under(image)
+    return base_layer_count(image.history, len(image.layers))
+
+
+def analyze(image: Image, base: BaseRef | None = None) -> Report:
     """The report of a loaded image (see `analyze_image`)."""
-    return analyze_image(image).report
+    return analyze_image(image, base).report
 
 
-def analyze_image(image: Image) -> Analysis:
+def analyze_image(image: Image, base: BaseRef | None = None) -> Analysis:
     """Replay the layers of a loaded image and account its bytes.
 
     Content digests that decide identical rewrites and were skipped while streaming (seekable
     plain layers) are computed here, only for the overwritten files that need them; layers
     served from the cache without such digests are read again (`ensure_digests`).
-    Findings and recommendations are derived from the same replay.
+    Findings and recommendations are derived from the same replay, knowing which bottom layers
+    are the base image's (`base_layers_of`): savings are claimed only where a change can make
+    them.
     """
     result = replay(image.layers)
     if ensure_digests(image, rewrite_candidates(result)):
         result = replay(image.layers)
         ensure_digests(image, rewrite_candidates(result))
     report = build_report(image, result)
-    view = ImageView(image, result)
+    in_base = base_layers_of(image, base)
+    view = ImageView(image, result, base_layers=in_base)
     found = findings.run(view)
     recommendations = recommend(found, view, findings.dockerignore_lines(found))
     report = dataclasses.replace(
         report,
         findings=found,
         recommendations=recommendations,
-        optimized_bytes=optimized_bytes(report.summary.total_bytes, found, recommendations),
+        optimized_bytes=optimized_bytes(report.summary.total_bytes, found, recommendations,
+                                        in_base),
+        base=base_image(report, base.reference if base else None, in_base) if in_base else None,
     )
     return Analysis(image, view, report)
 
 
 def inspect(reference: str, *, pull: str = "missing", platform: str | None = None,
             progress: Progress | None = None, cache: LayerCache | None = None,
-            stats: ReadStats | None = None, limits: ReadLimits | None = None) -> Report:
+            stats: ReadStats | None = None, limits: ReadLimits | None = None,
+            base: BaseRef | None = None) -> Report:
     """Load `reference` from any source (engine, archive, OCI layout) and analyze it.
 
     With `cache`, an image inspected before is answered by its stored report (by
     `report_codec.image_key`: nothing but the image's documents is read), and otherwise layer
     analyses are taken from and stored in it, and the report stored (from verified reads only).
     `stats` counts layers read from the source and served from the cache, and reports served;
-    `limits` guards the reads (`ReadLimits`).
+    `limits` guards the reads (`ReadLimits`); `base` names the base image (`BaseRef`).
     """
     from imagescope.sources import identify, load
 
@@ -82,24 +117,35 @@ def inspect(reference: str, *, pull: str = "missing", platform: str | None = Non
     if cache is not None:
         known = identify(reference, pull=pull, platform=platform, progress=progress,
                          cache=cache, stats=stats, limits=limits)
-        stored = cache.get_report(image_key(known)) if known is not None else None
+        stored = cache.get_report(_report_key(known, base)) if known is not None else None
         if stored is not None:
             stats.reports_from_cache += 1
             return stored
     image = load(reference, pull=pull, platform=platform, progress=progress, cache=cache,
                  stats=stats, limits=limits, later=DeferredChecks.within_memory())
     with settled([image]):
-        report = analyze(image)
+        report = analyze(image, base)
     if cache is not None and limits.verify:
-        cache.put_report(image_key(image), report)
+        cache.put_report(_report_key(image, base), report)
     return report
+
+
+def _report_key(image: Image, base: BaseRef | None) -> str | None:
+    """What the report of `image` is kept by: the image's identity and, when one is named,
+    how many of its layers the base holds."""
+    key = image_key(image)
+    if key is None or base is None:
+        return key
+    return f"{key}+base{base.layers_under(image)}"
 
 
 def compare(old_reference: str, new_reference: str, *, pull: str = "missing",
             platform: str | None = None, progress: Progress | None = None,
             cache: LayerCache | None = None, stats: ReadStats | None = None,
-            limits: ReadLimits | None = None) -> tuple[Diff, Report, Report]:
-    """Load and analyze two images (any sources, mixed freely) and compare OLD → NEW.
+            limits: ReadLimits | None = None,
+            base: BaseRef | None = None) -> tuple[Diff, Report, Report]:
+    """Load and analyze two images (any sources, mixed freely) and compare OLD → NEW, each with
+    `base` as its base image when given.
 
     Files of the same size written by different layers are compared by content digest; digests
     skipped while streaming are computed for those files only.
@@ -112,41 +158,27 @@ def compare(old_reference: str, new_reference: str, *, pull: str = "missing",
             images.append(load(reference, pull=pull, platform=platform, progress=progress,
                                cache=cache, stats=stats, limits=limits,
                                later=DeferredChecks.within_memory()))
-        return _compared(images[0], images[1])
+        return _compared(images[0], images[1], base)
 
 
-def _compared(old_image: Image, new_image: Image) -> tuple[Diff, Report, Report]:
+def _compared(old_image: Image, new_image: Image,
+              base: BaseRef | None) -> tuple[Diff, Report, Report]:
     """`compare` of two loaded images."""
     from imagescope.diff import compare as compare_files
     from imagescope.diff import content_candidates, final_files
 
-    analyses = [analyze_image(image) for image in (old_image, new_image)]
+    analyses = [analyze_image(image, base) for image in (old_image, new_image)]
     old_files, new_files = (final_files(a.view, a.report) for a in analyses)
     candidates = content_candidates(old_files, new_files)
     replaced = [ensure_digests(a.image, candidates) for a in analyses]
     if any(replaced):  # a layer's entries were replaced by a re-read: derive everything again
-        analyses = [analyze_image(a.image) if again else a
+        analyses = [analyze_image(a.image, base) if again else a
                     for a, again in zip(analyses, replaced, strict=True)]
         old_files, new_files = (final_files(a.view, a.report) for a in analyses)
         for analysis in analyses:
             ensure_digests(analysis.image, content_candidates(old_files, new_files))
     old, new = (a.report for a in analyses)
     return compare_files(old, old_files, new, new_files), old, new
-
-
-def base_layer_count(report: Report, base: Report) -> int:
-    """How many bottom layers of `report` are the base image's (matched by diff_id, in order)."""
-    count = 0
-    for ours, theirs in zip(report.layers, base.layers, strict=False):
-        if ours.diff_id is None or ours.diff_id != theirs.diff_id:
-            break
-        count += 1
-    return count
-
-
-def attribute_base(report: Report, base: Report) -> Report:
-    """`report` with the layers it shares with `base` (bottom-up, by diff_id) reported apart."""
-    return with_base(report, base.image.reference, base_layer_count(report, base))
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from imagescope import __version__
-from imagescope.errors import ExitCode, ImagescopeError, OutputError, UsageError
+from imagescope.errors import ExitCode, ImagescopeError, OutputError
 from imagescope.gates import GateResult, GateSettings
 from imagescope.limits import DEFAULT_MAX_LAYER_RATIO, RATIO_FLOOR_BYTES, ReadLimits
 from imagescope.sizes import Growth, parse_growth, parse_ratio, parse_size
@@ -238,7 +238,8 @@ def _gate_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--base", "base_reference", metavar="REF",
                      help="The base image: its layers (matched by diff_id) are reported apart."),
         click.option("--own-only/--no-own-only", default=None,
-                     help="With --base: gates count only the waste the Dockerfile adds."),
+                     help="Gates count only the waste own steps wrote (the base image known "
+                          "from --base or the history)."),
     ]):
         command = option(command)
     return command
@@ -278,11 +279,12 @@ class _Loader:
         self.show_stats = show_stats
         self.show_progress = _stderr_is_terminal() if progress is None else progress
 
-    def run(self, call: Callable[..., _T], *args: Any) -> _T:
-        """`call(*args, pull=…, platform=…, progress=…, cache=…, stats=…)` with live progress."""
+    def run(self, call: Callable[..., _T], *args: Any, **extra: Any) -> _T:
+        """`call(*args, pull=…, platform=…, progress=…, cache=…, stats=…, **extra)` with live
+        progress."""
         options: dict[str, Any] = {"pull": self.pull, "platform": self.platform,
                                    "cache": self.cache, "stats": self.stats,
-                                   "limits": self.limits}
+                                   "limits": self.limits, **extra}
         if self.show_progress:
             from imagescope.render.progress import RichProgress, StderrConsole
 
@@ -312,8 +314,6 @@ def _gate_settings(cli_values: dict[str, Any]) -> tuple[GateSettings, str | None
         ignore=tuple(merged.get("ignore", ())),
         own_only=bool(merged.get("own-only", False)),
     )
-    if settings.own_only and not merged.get("base"):
-        raise UsageError("--own-only needs --base (or `base` in the config file)")
     return settings, merged.get("base")
 
 
@@ -381,9 +381,8 @@ def inspect(reference: str, output_format: str, output: Path | None, top: int, p
                      show_stats=show_stats,
                      limits=ReadLimits(verify=not no_verify, max_layer_ratio=max_layer_ratio,
                                        max_layer_size=max_layer_size))
-    report = loader.run(api.inspect, reference)
-    if base:
-        report = api.attribute_base(report, loader.run(api.inspect, base))
+    named = api.BaseRef.of(loader.run(api.inspect, base)) if base else None
+    report = loader.run(api.inspect, reference, base=named)
     loader.report_stats()
     results = check_report(report, settings)
 
@@ -438,10 +437,8 @@ def diff(old_reference: str, new_reference: str, output_format: str, output: Pat
                      show_stats=show_stats,
                      limits=ReadLimits(verify=not no_verify, max_layer_ratio=max_layer_ratio,
                                        max_layer_size=max_layer_size))
-    changes, old, new = loader.run(api.compare, old_reference, new_reference)
-    if base:
-        base_report = loader.run(api.inspect, base)
-        old, new = api.attribute_base(old, base_report), api.attribute_base(new, base_report)
+    named = api.BaseRef.of(loader.run(api.inspect, base)) if base else None
+    changes, old, new = loader.run(api.compare, old_reference, new_reference, base=named)
     loader.report_stats()
     results = check_diff(changes, old, new, settings)
 

@@ -9,7 +9,17 @@ from dataclasses import dataclass
 from imagescope.findings.model import Finding
 from imagescope.findings.view import ImageView
 from imagescope.model import Entry
-from imagescope.report import ImageRef, LayerReport, Report, WastedFile, waste_key
+from imagescope.report import (
+    ImageRef,
+    LayerReport,
+    Report,
+    WasteClass,
+    WastedFile,
+    base_layers,
+    layer_name,
+    waste_class,
+    waste_key,
+)
 
 # File changes are rolled up into directories at most this deep (/usr/lib/python3.11).
 ROLLUP_DEPTH = 3
@@ -99,8 +109,11 @@ class Diff:
     shared_layers: int  # layers of NEW whose diff_id OLD has too
     shared_bytes: int  # file bytes NEW's shared layers add
     new_layer_bytes: int  # file bytes NEW's own (not shared) layers add
-    new_waste_bytes: int  # wasted bytes of NEW that OLD did not have (by path, step content)
-    new_waste_steps: list[tuple[str, int]]  # NEW's new waste by the step that wrote it, largest first
+    new_waste_bytes: int  # waste own steps of NEW wrote that OLD did not have (path, content)
+    new_waste_steps: list[tuple[str, int]]  # that new waste by the step that wrote it, largest first
+    own_wasted_bytes: Change  # waste own steps wrote (WasteClass.OWN)
+    base_hidden_bytes: Change  # the base's files own steps hid (WasteClass.BASE_HIDDEN)
+    newly_hidden_base_bytes: int  # base files NEW hides that OLD did not: no bytes shipped
     steps: list[StepChange]
     files: list[FileChange]  # largest size change first, then by path
     directories: list[DirectoryRollup]  # largest net change first, then by path
@@ -146,8 +159,12 @@ def compare(old: Report, old_files: Mapping[str, FileState], new: Report,
         shared_layers=len(shared),
         shared_bytes=sum(layer.added_bytes for layer in shared),
         new_layer_bytes=new.summary.total_bytes - sum(layer.added_bytes for layer in shared),
-        new_waste_bytes=new_waste_bytes(old, new),
+        new_waste_bytes=new_waste_bytes(old, new, _of_class(new, WasteClass.OWN),
+                                        _of_class(old, WasteClass.OWN)),
         new_waste_steps=_new_waste_steps(old, new),
+        own_wasted_bytes=Change(*(_class_bytes(r, WasteClass.OWN) for r in (old, new))),
+        base_hidden_bytes=Change(*(_class_bytes(r, WasteClass.BASE_HIDDEN) for r in (old, new))),
+        newly_hidden_base_bytes=_newly_hidden_base_bytes(old, new),
         steps=align_steps(old.layers, new.layers),
         files=files,
         directories=_rollup(files),
@@ -261,12 +278,32 @@ def new_waste_bytes(old: Report, new: Report, new_files: Iterable[WastedFile] | 
                if waste_key(new, w) not in before)
 
 
+def _of_class(report: Report, kind: WasteClass) -> list[WastedFile]:
+    base = base_layers(report)
+    return [w for w in report.wasted_files if waste_class(w, base) is kind]
+
+
+def _class_bytes(report: Report, kind: WasteClass) -> int:
+    return sum(w.bytes for w in _of_class(report, kind))
+
+
+def _newly_hidden_base_bytes(old: Report, new: Report) -> int:
+    """Bytes of base files NEW's own steps hide that OLD's did not (however hidden)."""
+    def key(report: Report, wasted: WastedFile) -> tuple[str, str | None]:
+        return wasted.path, report.layers[wasted.layer_index].diff_id
+
+    before = {key(old, w) for w in _of_class(old, WasteClass.BASE_HIDDEN)}
+    return sum(w.bytes for w in _of_class(new, WasteClass.BASE_HIDDEN)
+               if key(new, w) not in before)
+
+
 def _new_waste_steps(old: Report, new: Report) -> list[tuple[str, int]]:
-    before = {waste_key(old, w) for w in old.wasted_files}
+    """NEW's new own-step waste by the step that wrote it."""
+    before = {waste_key(old, w) for w in _of_class(old, WasteClass.OWN)}
     by_step: dict[str, int] = {}
-    for wasted in new.wasted_files:
+    for wasted in _of_class(new, WasteClass.OWN):
         if waste_key(new, wasted) not in before:
-            step = _instruction(new.layers[wasted.layer_index])
+            step = layer_name(new, wasted.layer_index)
             by_step[step] = by_step.get(step, 0) + wasted.bytes
     return sorted(by_step.items(), key=lambda item: (-item[1], item[0]))
 

@@ -1,9 +1,11 @@
 """CI gates: thresholds checked against a report or a diff, each with a verdict and a reason (pure).
 
 `--ignore GLOB` paths are left out of every waste and secret figure a gate checks (a cache a team
-keeps on purpose); size and growth gates measure the whole image. With a base image, gates can
-look only at the waste the Dockerfile itself adds (`own_only`): waste written *and* hidden inside
-the base's layers is inherited and left out.
+keeps on purpose); size and growth gates measure the whole image. Waste has three classes
+(`report.WasteClass`) once the base image is known (`--base`, or the history's FROM boundary):
+`max-wasted` and `min-efficiency` count all of it, or with `own_only` only what own steps wrote
+(the waste a Dockerfile change reclaims). `max-new-waste` always counts only waste own steps
+wrote: hiding the base's files saves nothing and costs nothing, so it never fails the gate.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from imagescope.report import Report, WastedFile
+from imagescope.report import Report, WasteClass, WastedFile, waste_class
 from imagescope.sizes import Growth
 
 if TYPE_CHECKING:  # imported by check_diff: an inspect never loads the diff machinery
@@ -58,15 +60,15 @@ class Scope:
                                                                           + "/*")
                    for glob in self.ignore)
 
-    def inherited(self, wasted: WastedFile) -> bool:
-        """Waste written and hidden inside the base image's layers."""
-        return wasted.hidden_by_layer < self.base_layers
+    def own(self, wasted: WastedFile) -> bool:
+        """Waste an own step wrote (`WasteClass.OWN`)."""
+        return waste_class(wasted, self.base_layers) is WasteClass.OWN
 
 
 def counted_waste(report: Report, scope: Scope, own_only: bool) -> list[WastedFile]:
-    """The wasted files gates count."""
+    """The wasted files gates count: not ignored, and only own steps' with `own_only`."""
     return [w for w in report.wasted_files
-            if not scope.ignored(w.path) and not (own_only and scope.inherited(w))]
+            if not scope.ignored(w.path) and (not own_only or scope.own(w))]
 
 
 def _fmt(nbytes: int) -> str:
@@ -84,13 +86,15 @@ def check_report(report: Report, settings: GateSettings) -> list[GateResult]:
         results.append(GateResult(
             "max-wasted", over <= 0,
             f"{label} {_fmt(wasted)}, limit {_fmt(settings.max_wasted)}"
-            + (f": {_fmt(over)} over" if over > 0 else "")))
+            + (f": {_fmt(over)} over" if over > 0 else "")
+            + ("" if settings.own_only or not scope.base_layers
+               else " (all waste; --own-only counts only what own steps wrote)")))
     if settings.min_efficiency is not None:
         ignored = sum(w.bytes for w in report.wasted_files if scope.ignored(w.path))
-        inherited = (sum(w.bytes for w in report.wasted_files
-                         if not scope.ignored(w.path) and scope.inherited(w))
-                     if settings.own_only else 0)
-        total = report.summary.total_bytes - ignored - inherited
+        not_own = (sum(w.bytes for w in report.wasted_files
+                       if not scope.ignored(w.path) and not scope.own(w))
+                   if settings.own_only else 0)
+        total = report.summary.total_bytes - ignored - not_own
         efficiency = report.summary.final_bytes / total if total else 1.0
         results.append(GateResult(
             "min-efficiency", efficiency >= settings.min_efficiency,
@@ -127,19 +131,23 @@ def check_diff(diff: Diff, old: Report, new: Report, settings: GateSettings) -> 
         limit = settings.max_growth.limit_for(diff.total_bytes.old)
         percent = diff.total_bytes.percent
         shown = f" ({percent:+.1f}%)" if percent is not None else ""
+        verb = "grew" if growth >= 0 else "shrank"
         results.append(GateResult(
             "max-growth", growth <= limit,
-            f"grew {_fmt(growth)}{shown}, limit {settings.max_growth}"
+            f"{verb} {_fmt(abs(growth))}{shown}, limit {settings.max_growth}"
             + (f": {_fmt(growth - limit)} over" if growth > limit else "")))
     if settings.max_new_waste is not None:
-        fresh = new_waste_bytes(old, new, counted_waste(new, _scope(new, settings),
-                                                        settings.own_only),
-                                counted_waste(old, _scope(old, settings), settings.own_only))
+        new_scope, old_scope = _scope(new, settings), _scope(old, settings)
+        fresh = new_waste_bytes(old, new, counted_waste(new, new_scope, own_only=True),
+                                counted_waste(old, old_scope, own_only=True))
         over = fresh - settings.max_new_waste
+        hidden = diff.newly_hidden_base_bytes
         results.append(GateResult(
             "max-new-waste", over <= 0,
-            f"new waste {_fmt(fresh)}, limit {_fmt(settings.max_new_waste)}"
-            + (f": {_fmt(over)} over" if over > 0 else "")))
+            f"new waste {_fmt(fresh)} written by own steps, limit "
+            f"{_fmt(settings.max_new_waste)}" + (f": {_fmt(over)} over" if over > 0 else "")
+            + (f"; base files newly hidden {_fmt(hidden)} (not counted: they ship either way)"
+               if hidden else "")))
     return results
 
 

@@ -33,6 +33,28 @@ def instruction_of(created_by: str) -> str:
     return body if match.group(1) else "RUN " + body
 
 
+_CONFIG_ONLY = ("CMD", "ENTRYPOINT")
+
+
+def base_layer_count(history: Sequence[HistoryStep], layer_count: int) -> int:
+    """How many bottom layers the base image wrote, as far as the history shows the FROM line.
+
+    A base image's history ends with its CMD or ENTRYPOINT (`CMD ["bash"]`): the base ends at the
+    last such step with layers both before and after it (the image's own CMD comes last). 0 when
+    no step shows the boundary, or the history does not match the layers.
+    """
+    if sum(1 for step in history if not step.empty_layer) != layer_count:
+        return 0
+    boundary = layers_before = 0
+    for step in history:
+        if not step.empty_layer:
+            layers_before += 1
+        elif (0 < layers_before < layer_count
+              and instruction_of(step.created_by).split(" ", 1)[0].upper() in _CONFIG_ONLY):
+            boundary = layers_before
+    return boundary
+
+
 @dataclass(frozen=True, slots=True)
 class Attribution:
     """Per layer, the step that wrote it (None when history cannot be matched)."""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import NamedTuple
 
 from imagescope.findings.model import Finding
@@ -65,18 +65,47 @@ class WastedFile(NamedTuple):
     how: HiddenHow
 
 
+class WasteClass(StrEnum):
+    """Who can reclaim wasted bytes. Bytes a base image wrote ship whatever the Dockerfile does:
+    deleting them in an own step hides them and saves nothing."""
+
+    OWN = "own"  # written by an own step: changing the Dockerfile reclaims it
+    BASE_HIDDEN = "base_hidden"  # written by the base, hidden by an own step: only another
+    # base or a build stage reclaims it (or leaving the files alone, which hides nothing)
+    INHERITED = "inherited"  # written and hidden inside the base: not yours
+
+
+def waste_class(wasted: WastedFile, base_layers: int) -> WasteClass:
+    """The class of a wasted file when the bottom `base_layers` layers are the base's."""
+    if wasted.layer_index >= base_layers:
+        return WasteClass.OWN
+    if wasted.hidden_by_layer >= base_layers:
+        return WasteClass.BASE_HIDDEN
+    return WasteClass.INHERITED
+
+
 @dataclass(frozen=True, slots=True)
 class BaseImage:
-    """The base image's share of a report: its layers are the bottom `layer_count` ones.
+    """The base image's share of a report: its layers are the bottom `layer_count` ones, known
+    from `--base` (`reference`) or from the history's FROM boundary (`reference` None)."""
 
-    Inherited waste was written and hidden inside the base's layers; own waste is the rest, what
-    the Dockerfile itself adds (including base files its steps hide).
-    """
-
-    reference: str
+    reference: str | None
     layer_count: int
-    inherited_wasted_bytes: int
-    own_wasted_bytes: int
+    base_bytes: int  # file bytes the base's layers add: what any image on it ships
+    inherited_wasted_bytes: int  # WasteClass.INHERITED
+    base_hidden_bytes: int  # WasteClass.BASE_HIDDEN
+    own_wasted_bytes: int  # WasteClass.OWN
+
+
+def base_image(report: Report, reference: str | None, layer_count: int) -> BaseImage:
+    """The waste of `report` split by class, its bottom `layer_count` layers the base's."""
+    split = dict.fromkeys(WasteClass, 0)
+    for wasted in report.wasted_files:
+        split[waste_class(wasted, layer_count)] += wasted.bytes
+    return BaseImage(reference, layer_count,
+                     sum(layer.added_bytes for layer in report.layers[:layer_count]),
+                     split[WasteClass.INHERITED], split[WasteClass.BASE_HIDDEN],
+                     split[WasteClass.OWN])
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +194,14 @@ def waste_key(report: Report, wasted: WastedFile) -> tuple[str, str, str | None]
     return wasted.path, str(wasted.how), report.layers[wasted.layer_index].diff_id
 
 
-def with_base(report: Report, reference: str, layer_count: int) -> Report:
-    """The report with its bottom `layer_count` layers attributed to the base image."""
-    inherited = sum(w.bytes for w in report.wasted_files if w.hidden_by_layer < layer_count)
-    base = BaseImage(reference, layer_count, inherited, report.summary.wasted_bytes - inherited)
-    return dataclasses.replace(report, base=base)
+def base_layers(report: Report) -> int:
+    """How many bottom layers of `report` are its base image's (0: none known)."""
+    return report.base.layer_count if report.base is not None else 0
+
+
+def layer_name(report: Report, index: int) -> str:
+    """A layer as users know it: its instruction, `base image` below the FROM boundary, or
+    `layer N` when the history does not say."""
+    if index < base_layers(report):
+        return "base image"
+    return report.layers[index].instruction or f"layer {index}"

@@ -16,6 +16,7 @@ from imagescope.errors import ExitCode
 BASE = g.Step("/bin/sh -c #(nop) ADD file:0123abcd in / ")
 BASE_LAYER = g.layer_tar([g.dir("bin"), g.file("bin/sh", size=1000), g.dir("etc"),
                           g.file("etc/os-release", size=100)])
+BASE_BYTES = 1000 + 100  # bin/sh and etc/os-release
 
 
 def version(deps: list[g.Spec], code: list[g.Spec], *, cleanup: list[g.Spec] | None = None,
@@ -112,7 +113,7 @@ def test_diff_table(images: tuple[Path, Path, Path]) -> None:
     (["--max-growth", "42%"], 0, None),
     (["--max-growth", "41%"], 1, "max-growth"),
     (["--max-new-waste", "700"], 0, None),
-    (["--max-new-waste", "699"], 1, "max-new-waste: new waste 700 bytes, limit 699 bytes"),
+    (["--max-new-waste", "699"], 1, "max-new-waste: new waste 700 bytes written by own steps, limit 699 bytes"),
     (["--max-wasted", "699"], 1, "max-wasted: wasted 700 bytes, limit 699 bytes"),
     (["--max-wasted", "0", "--ignore", "/root/.cache/*"], 0, None),
     (["--min-efficiency", "92%"], 0, None),  # 8400 / 9100 = 92.3 %
@@ -151,16 +152,20 @@ def test_base_and_own_only(images: tuple[Path, Path, Path]) -> None:
                  "--format", "json", cwd=old.parent / "work")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert doc["base"] == {"reference": str(base), "layer_count": 1,
-                           "inherited_wasted_bytes": 0, "own_wasted_bytes": 700}
+    assert doc["base"] == {"reference": str(base), "detected_from": "base-option",
+                           "layer_count": 1, "base_bytes": BASE_BYTES, "own_wasted_bytes": 700,
+                           "base_hidden_bytes": 0, "inherited_wasted_bytes": 0}
     assert doc["gates"][0]["message"] == "own wasted 700 bytes, limit 700 bytes"
 
 
-def test_own_only_needs_a_base(images: tuple[Path, Path, Path]) -> None:
-    old, _, _ = images
-    result = run("inspect", str(old), "--own-only", cwd=old.parent / "work")
-    assert result.returncode == ExitCode.USAGE
-    assert "--own-only needs --base" in result.stderr
+def test_own_only_without_a_known_base_counts_every_layer(
+        images: tuple[Path, Path, Path]) -> None:
+    """No --base and no FROM boundary in the history: every layer is the image's own."""
+    _, new, _ = images
+    result = run("inspect", str(new), "--own-only", "--max-wasted", "699", "--format", "json",
+                 cwd=new.parent / "work")
+    assert result.returncode == ExitCode.GATE_FAILED, result.stderr
+    assert "base" not in json.loads(result.stdout)
 
 
 def test_config_file_found_upward_and_flags_win(images: tuple[Path, Path, Path]) -> None:

@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-from imagescope.api import analyze
+from imagescope.api import BaseRef, analyze
 from imagescope.diff import Diff, FileState, align_steps, compare, final_files
 from imagescope.findings.view import ImageView
 from imagescope.gates import GateSettings, check_diff, check_report
 from imagescope.model import Entry, HistoryStep
 from imagescope.overlay import replay
-from imagescope.report import Report, with_base
+from imagescope.report import Report
 from imagescope.sizes import Growth
 from tests.stacks import file, image, whiteout
 
 BASE = "/bin/sh -c #(nop) ADD file:0123abcd in / "
 
 
-def build(layers: list[tuple[str, str, list[Entry]]]) -> tuple[Report, dict[str, FileState]]:
+def build(layers: list[tuple[str, str, list[Entry]]],
+          base: BaseRef | None = None) -> tuple[Report, dict[str, FileState]]:
     """(layer id, created_by, entries) bottom-up → report and final files."""
     img = image(*[entries for _, _, entries in layers],
                 history=[HistoryStep(created_by) for _, created_by, _ in layers])
     for layer, (layer_id, _, _) in zip(img.layers, layers, strict=True):
         layer.diff_id = f"sha256:{layer_id}"
-    report = analyze(img)
+    report = analyze(img, base)
     return report, final_files(ImageView(img, replay(img.layers)), report)
 
 
@@ -114,8 +115,9 @@ def test_own_only_leaves_inherited_waste_out() -> None:
     report, _ = build([("b0", BASE, [file("tmp/x", 50)]), ("b1", "/bin/sh -c rm /tmp/x",
                                                            [whiteout("tmp/x")]),
                        ("own", "/bin/sh -c echo", [file("y", 5)]),
-                       ("own2", "/bin/sh -c rm y", [whiteout("y")])])
-    report = with_base(report, "base:1", 2)
+                       ("own2", "/bin/sh -c rm y", [whiteout("y")])],
+                      BaseRef("base:1", ("sha256:b0", "sha256:b1")))
+    assert report.base is not None
     assert (report.base.inherited_wasted_bytes, report.base.own_wasted_bytes) == (50, 5)
     settings = GateSettings(max_wasted=5, own_only=True)
     assert check_report(report, settings)[0].passed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from imagescope.history import attribute, instruction_of
+from imagescope.history import attribute, base_layer_count, instruction_of
 from imagescope.model import HistoryStep
 
 
@@ -34,3 +34,28 @@ def test_count_mismatch_falls_back_to_layer_numbers() -> None:
     result = attribute([HistoryStep("ADD rootfs")], 2)
     assert result.steps == [None, None]
     assert result.warning is not None and "1 layer-producing steps for 2 layers" in result.warning
+
+
+def _steps(*texts: str) -> list[HistoryStep]:
+    """`+TEXT` makes a layer, `TEXT` an empty-layer step."""
+    return [HistoryStep(t[1:]) if t.startswith("+") else HistoryStep(t, empty_layer=True)
+            for t in texts]
+
+
+@pytest.mark.parametrize(("history", "layers", "base"), [
+    # FROM debian:bookworm: its rootfs, its CMD; then four own steps and the image's own CMD
+    (_steps("+/bin/sh -c #(nop) ADD file:ab12 in / ", '/bin/sh -c #(nop)  CMD ["bash"]',
+            "+RUN /bin/sh -c apt-get update # buildkit", "+RUN /bin/sh -c apt-get install # buildkit",
+            "+COPY app.sh /app/ # buildkit", "+RUN /bin/sh -c chmod +x /app/app.sh # buildkit",
+            'CMD ["/app/app.sh"]'), 5, 1),
+    # python on debian: the nearest base is the one before the own steps
+    (_steps("+ADD rootfs", 'CMD ["bash"]', "+RUN apt-get install python", "+RUN pip install",
+            'CMD ["python3"]', "+COPY . /app", 'ENTRYPOINT ["/app/run"]'), 4, 3),
+    (_steps("+ADD rootfs", "+RUN x", 'CMD ["sh"]'), 2, 0),  # only the image's own CMD
+    (_steps("+ADD rootfs", "+RUN x"), 2, 0),  # no CMD at all
+    (_steps('CMD ["sh"]', "+ADD rootfs", "+RUN x"), 2, 0),  # nothing before it
+    (_steps("+ADD rootfs", 'CMD ["sh"]', "+RUN x"), 3, 0),  # history does not match the layers
+])
+def test_the_base_ends_at_the_last_cmd_with_layers_after_it(history: list[HistoryStep],
+                                                            layers: int, base: int) -> None:
+    assert base_layer_count(history, layers) == base

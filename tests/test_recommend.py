@@ -9,7 +9,9 @@ from imagescope.model import HistoryStep
 from imagescope.overlay import replay
 from imagescope.recommend import optimized_bytes, recommend
 from imagescope.report import Report
-from tests.stacks import directory, file, image, whiteout
+from tests.stacks import captured, directory, file, image, whiteout
+
+KEY = b"-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n"
 
 BASE = "/bin/sh -c #(nop) ADD file:0123abcd in / "
 INSTALL = "/bin/sh -c apt-get update && apt-get install -y build-essential"
@@ -58,15 +60,16 @@ def test_identical_rewrite_is_its_own_finding_and_suggests_copy_chown() -> None:
     assert "--chown" in chown[0].change
 
 
-def test_recommendations_rank_by_bytes_saved() -> None:
+def test_recommendations_rank_by_severity_then_bytes_saved() -> None:
     report = analyzed([file("bin/sh", 10)],
-                      [file("a", 10), file("b", 9000)],
+                      [file("a", 10), file("b", 9000), captured("root/.ssh/id_rsa", KEY)],
                       [whiteout("a")],
                       [whiteout("b")],
                       history=[BASE, INSTALL, REMOVE, REMOVE])
-    saved = [r.saved_bytes for r in report.recommendations]
-    assert saved == sorted(saved, reverse=True)
-    assert saved[:2] == [9000, 10]
+    ranked = [(r.rule, r.saved_bytes) for r in report.recommendations]
+    # the secret (high) first, the root user (medium), then the two low merges by bytes
+    assert ranked == [("build-secrets", len(KEY)), ("non-root-user", 0), ("merge-run", 9000),
+                      ("merge-run", 10)]
 
 
 def test_small_waste_in_base_files_is_a_finding_but_no_new_base() -> None:

@@ -28,7 +28,7 @@ def test_findings_table_recommendations_and_optimized_line() -> None:
     assert "end the RUN that runs `apt-get update` with `&& rm -rf /var/lib/apt/lists/*`" in text
     # shipped 10,000,000 − optimized 5,951,424 = 4,048,576 saved
     assert text.rstrip().endswith(
-        "Optimized: 5.7 MiB (saves 3.9 MiB) if all recommendations are applied")
+        "Optimized (all recommendations applied, same base image): 5.7 MiB (saves 3.9 MiB)")
     assert max(len(line) for line in text.splitlines()) <= 120
 
 

@@ -79,10 +79,13 @@ def test_the_document_is_plain_json_and_renders_as_json_dumps(archive: Path) -> 
 
 
 def test_a_report_with_a_base_survives_encoding(archive: Path) -> None:
-    from imagescope.api import attribute_base
+    from imagescope.api import BaseRef, analyze
+    from imagescope.sources import load
 
-    report = attribute_base(fresh_report(archive), fresh_report(archive))
-    assert report.base is not None
+    whole = fresh_report(archive)
+    base = BaseRef("base:1", tuple(layer.diff_id for layer in whole.layers[:1]))
+    report = analyze(load(str(archive)), base)
+    assert report.base is not None and report.base.reference == "base:1"
     assert report_codec.decode(report_codec.encode(report)) == report
 
 

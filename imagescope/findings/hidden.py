@@ -25,23 +25,39 @@ def find(view: ImageView) -> list[Finding]:
     findings = []
     for (writer, hider, identical), files in sorted(pairs.items()):
         total = sum(f.bytes for f in files)
+        severity = _severity(total)
+        detail = "these bytes are unreachable in the final image but ship with every pull"
+        if view.base_layers and hider < view.base_layers:  # WasteClass.INHERITED
+            severity, detail = Severity.INFO, ("written and hidden inside the base image: "
+                                               "not yours to reclaim, but every pull ships it")
+        elif view.base_layers and writer < view.base_layers:  # WasteClass.BASE_HIDDEN
+            severity = severity if total >= NOTABLE_BYTES else Severity.INFO
+            detail = ("the base image's bytes ship whatever this step does: hiding them saves "
+                      "nothing; only another base or a build stage reclaims them")
         if identical:
-            title = (f"{_code(view.instruction(hider))} rewrote {len(files)} file(s) unchanged "
-                     f"that {_code(view.instruction(writer))} wrote")
+            title = (f"{_who(view, hider)} rewrote {len(files)} file(s) unchanged "
+                     f"that {_who(view, writer)} wrote")
             category, rule = Category.IDENTICAL_REWRITE, "identical-rewrite"
         elif writer == hider:
-            title = f"{_code(view.instruction(writer))} wrote {len(files)} file(s) twice in one layer"
+            title = f"{_who(view, writer)} wrote {len(files)} file(s) twice in one layer"
             category, rule = Category.HIDDEN_WASTE, "hidden-waste"
         else:
-            title = (f"{_code(view.instruction(hider))} hid {len(files)} file(s) that "
-                     f"{_code(view.instruction(writer))} wrote")
+            title = (f"{_who(view, hider)} hid {len(files)} file(s) that "
+                     f"{_who(view, writer)} wrote")
             category, rule = Category.HIDDEN_WASTE, "hidden-waste"
         findings.append(make_finding(
-            rule=rule, category=category, severity=_severity(total), title=title,
+            rule=rule, category=category, severity=severity, title=title,
             subject=f"{writer}->{hider}", files=files, layers=tuple(sorted({writer, hider})),
-            detail="these bytes are unreachable in the final image but ship with every pull",
+            detail=detail,
         ))
     return findings
+
+
+def _who(view: ImageView, layer_index: int) -> str:
+    """A step as a title names it: `the base image` below a known FROM boundary."""
+    if layer_index < view.base_layers:
+        return "the base image"
+    return _code(view.instruction(layer_index))
 
 
 def _code(instruction: str, limit: int = 120) -> str:

@@ -17,8 +17,9 @@ use); `entry.content` is set when captured. The replay's own records, not copies
 class ImageView:
     """An analyzed image as finding rules see it."""
 
-    def __init__(self, image: Image, result: Replay) -> None:
+    def __init__(self, image: Image, result: Replay, base_layers: int = 0) -> None:
         self.image = image
+        self.base_layers = base_layers  # the bottom layers the base image wrote (0: unknown)
         self._result = result
         self.hidden: list[Hidden] = result.hidden
         attribution = attribute(image.history, len(image.layers))
@@ -40,6 +41,13 @@ class ImageView:
         text = self.instructions[layer_index] if layer_index < len(self.instructions) else None
         return text or f"layer {layer_index}"
 
+    def in_base(self, layer_index: int) -> bool:
+        """True for a layer the base image wrote: below the known FROM boundary, or, when none
+        is known, a base's root filesystem layer."""
+        if self.base_layers:
+            return layer_index < self.base_layers
+        return self.is_base_rootfs(layer_index)
+
     def is_base_rootfs(self, layer_index: int) -> bool:
         """True for a base image's root filesystem layer (`ADD file:<hash> in /`)."""
         text = self.instructions[layer_index] if layer_index < len(self.instructions) else None
@@ -48,10 +56,10 @@ class ImageView:
     def is_context_step(self, layer_index: int) -> bool:
         """True for COPY/ADD steps, where build-context files come from.
 
-        A base image's root filesystem (`ADD file:<hash> in /`) is not the build context.
+        The base image's layers (its root filesystem, `ADD file:<hash> in /`) are not.
         """
         text = self.instructions[layer_index] if layer_index < len(self.instructions) else None
-        if text is None or self.is_base_rootfs(layer_index):
+        if text is None or self.in_base(layer_index):
             return False
         return text.split(" ", 1)[0].upper() in ("COPY", "ADD")
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from imagescope.findings.model import FileRef
 from imagescope.gates import GateResult
+from imagescope.recommend import changes_base
 from imagescope.records import columns_of
 from imagescope.render import jsontext
 from imagescope.report import ImageRef, Report, WastedFile
@@ -63,6 +64,7 @@ def _document(report: Report, gate_results: Sequence[GateResult],
             "optimized_bytes": report.optimized_bytes,
             "saved_bytes": (summary.total_bytes - report.optimized_bytes
                             if report.optimized_bytes is not None else None),
+            "changes_base": changes_base(report.recommendations),
         },
         "layers": [
             {
@@ -112,9 +114,13 @@ def _document(report: Report, gate_results: Sequence[GateResult],
         ],
         "warnings": list(report.warnings),
         **({"base": {"reference": report.base.reference,
+                     "detected_from": "base-option" if report.base.reference else "history",
                      "layer_count": report.base.layer_count,
-                     "inherited_wasted_bytes": report.base.inherited_wasted_bytes,
-                     "own_wasted_bytes": report.base.own_wasted_bytes}} if report.base else {}),
+                     "base_bytes": report.base.base_bytes,
+                     "own_wasted_bytes": report.base.own_wasted_bytes,
+                     "base_hidden_bytes": report.base.base_hidden_bytes,
+                     "inherited_wasted_bytes": report.base.inherited_wasted_bytes}}
+           if report.base else {}),
         **({"gates": gates_document(gate_results)} if gate_results else {}),
     }
 
@@ -157,6 +163,9 @@ def diff_document(diff: Diff, gate_results: Sequence[GateResult] = (), *,
             "shared_bytes": diff.shared_bytes,
             "new_layer_bytes": diff.new_layer_bytes,
             "new_waste_bytes": diff.new_waste_bytes,
+            "own_wasted_bytes": _change(diff.own_wasted_bytes),
+            "base_hidden_bytes": _change(diff.base_hidden_bytes),
+            "newly_hidden_base_bytes": diff.newly_hidden_base_bytes,
             "new_waste_by_step": [{"instruction": step, "bytes": nbytes}
                                   for step, nbytes in diff.new_waste_steps],
         },

@@ -25,7 +25,13 @@ from imagescope.overlay import HiddenHow
 from imagescope.recommend import Recommendation
 from imagescope.render.json import MAX_FILES_PER_FINDING
 from imagescope.render.terminal import printable, size
-from imagescope.report import LayerReport, Report, WastedFile
+from imagescope.render.waste_words import (
+    base_layers_text,
+    base_origin,
+    optimized_label,
+    waste_split,
+)
+from imagescope.report import LayerReport, Report, WastedFile, base_layers
 
 MARKER = "<!-- imagescope-report -->"
 # GitHub rejects a comment body over 65,536 characters; measured here in UTF-8 bytes, which are
@@ -234,7 +240,7 @@ def _parts(report: Report, *, top: int, gate_results: Sequence[GateResult] = ())
                       for number, finding in enumerate(listed, start=1)],
         recommendation_blocks=[_recommendation(number, rec) for number, rec
                                in enumerate(report.recommendations[:top], start=1)],
-        layer_rows=[_layer_row(layer) for layer in report.layers],
+        layer_rows=[_layer_row(report, layer) for layer in report.layers],
         wasted_rows=[_wasted_row(wasted) for wasted in report.wasted_files[:top]],
         finding_blocks=[_FindingBlock(number, finding.title, _finding_block_head(number, finding),
                                       [_finding_file_row(ref) for ref in finding.files[:top]],
@@ -346,12 +352,13 @@ def _head(report: Report) -> str:
     ]
     if report.base is not None:
         base = report.base
-        shares = (f"{base.layer_count} layer(s); inherited waste "
-                  f"{_bytes(base.inherited_wasted_bytes)}, own waste {_bytes(base.own_wasted_bytes)}")
-        rows.append((f"Base {code(_clip(base.reference, MAX_REFERENCE_CHARS), cell=True)}", shares))
+        origin = escape_text(_clip(base_origin(base), MAX_REFERENCE_CHARS))
+        rows.append(("Base image",
+                     f"{base_layers_text(base)}, {_bytes(base.base_bytes)} (from {origin})"))
+        rows += [(f"↳ {label}", _bytes(nbytes)) for label, nbytes in waste_split(base)]
     if report.optimized_bytes is not None and report.recommendations:
         saved = summary.total_bytes - report.optimized_bytes
-        rows.append(("Optimized (all recommendations applied)",
+        rows.append((optimized_label(report),
                      f"**{_bytes(report.optimized_bytes)}**, saves {_bytes(saved)}"))
     lines = [
         MARKER,
@@ -409,9 +416,11 @@ def _recommendation(number: int, rec: Recommendation) -> str:
     return "\n".join(body) + "\n"
 
 
-def _layer_row(layer: LayerReport) -> str:
+def _layer_row(report: Report, layer: LayerReport) -> str:
     instruction = "-"
-    if layer.instruction:
+    if layer.index < base_layers(report):
+        instruction = "base image"
+    elif layer.instruction:
         instruction = code(_one_line(_clip(layer.instruction, MAX_INSTRUCTION_CHARS)), cell=True)
     return (f"| {layer.index} | {size(layer.stored_bytes)} | {size(layer.added_bytes)} "
             f"| {size(layer.wasted_bytes)} | {instruction} |\n")

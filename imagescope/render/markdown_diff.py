@@ -39,7 +39,10 @@ def headline(diff: Diff) -> str:
         if nbytes != diff.new_waste_bytes:
             text += f" ({size(nbytes)})"
     else:
-        text += "; no new waste"
+        text += "; no new waste from own steps"
+    if diff.newly_hidden_base_bytes:
+        text += (f"; it hides {size(diff.newly_hidden_base_bytes)} more of the base image's "
+                 "files (they ship either way)")
     return text + "."
 
 
@@ -62,6 +65,9 @@ def _summary(diff: Diff) -> list[str]:
         line("Shipped (all layers)", diff.total_bytes),
         line("Final filesystem", diff.final_bytes),
         line("Wasted", diff.wasted_bytes),
+        line("↳ written by own steps", diff.own_wasted_bytes),
+        *([line("↳ base files hidden by own steps", diff.base_hidden_bytes)]
+          if diff.base_hidden_bytes.old or diff.base_hidden_bytes.new else []),
         _row(["Efficiency", f"{diff.old_efficiency:.2%}", f"{diff.new_efficiency:.2%}",
               f"{(diff.new_efficiency - diff.old_efficiency) * 100:+.2f} pp"]),
         _row(["Layers", str(diff.layer_count.old), str(diff.layer_count.new),

@@ -14,7 +14,13 @@ from imagescope.diff import Change, Diff
 from imagescope.findings.model import Severity
 from imagescope.gates import GateResult
 from imagescope.overlay import HiddenHow
-from imagescope.report import Report
+from imagescope.render.waste_words import (
+    base_layers_text,
+    base_origin,
+    optimized_label,
+    waste_split,
+)
+from imagescope.report import Report, layer_name
 
 _HOW_LABEL = {
     HiddenHow.REMOVED: "removed",
@@ -81,11 +87,11 @@ def renderables(report: Report, *, top: int) -> list[RenderableType]:
     head.add_row("Efficiency", f"{summary.efficiency:.2%}")
     if report.base is not None:
         base = report.base
-        head.add_row("Base", literal(f"{base.reference}: layers 0-{base.layer_count - 1}; "
-                                     f"inherited waste {size(base.inherited_wasted_bytes)}, "
-                                     f"own waste {size(base.own_wasted_bytes)}"
-                                     if base.layer_count else
-                                     f"{base.reference}: no layer in common"))
+        head.add_row("Base image", literal(
+            f"{base_layers_text(base)}, {size(base.base_bytes)} (from "
+            f"{base_origin(base)})"))
+        for label, nbytes in waste_split(base):
+            head.add_row("", f"{size(nbytes)}  {label}")
 
     layers = Table(title="Layers", title_justify="left", expand=True)
     layers.add_column("#", justify="right", no_wrap=True)
@@ -99,7 +105,7 @@ def renderables(report: Report, *, top: int) -> list[RenderableType]:
             size(layer.stored_bytes),
             size(layer.added_bytes),
             Text(size(layer.wasted_bytes), style="red" if layer.wasted_bytes else ""),
-            Text(_one_line(layer.instruction or "-")),
+            Text(_one_line(layer_name(report, layer.index))),
         )
 
     parts: list[RenderableType] = [head, Text(), layers]
@@ -181,8 +187,8 @@ def _recommendations(report: Report, *, top: int) -> list[RenderableType]:
     parts.append(listing)
     if report.optimized_bytes is not None:
         saved = report.summary.total_bytes - report.optimized_bytes
-        parts.append(Text(f"Optimized: {size(report.optimized_bytes)} (saves {size(saved)}) if all "
-                          "recommendations are applied", style="bold"))
+        parts.append(Text(f"{optimized_label(report)}: {size(report.optimized_bytes)} (saves "
+                          f"{size(saved)})", style="bold"))
     return parts
 
 
@@ -222,13 +228,18 @@ def diff_renderables(diff: Diff, gate_results: Sequence[GateResult] = (), *,
     head.add_row(*row("Shipped", diff.total_bytes))
     head.add_row(*row("Final", diff.final_bytes))
     head.add_row(*row("Wasted", diff.wasted_bytes))
+    head.add_row(*row("  by own steps", diff.own_wasted_bytes))
+    if diff.base_hidden_bytes.old or diff.base_hidden_bytes.new:
+        head.add_row(*row("  base files hidden", diff.base_hidden_bytes))
     head.add_row("Efficiency", f"{diff.old_efficiency:.2%}", f"{diff.new_efficiency:.2%}",
                  f"{(diff.new_efficiency - diff.old_efficiency) * 100:+.2f} pp")
     head.add_row("Layers", str(diff.layer_count.old), str(diff.layer_count.new),
                  f"{diff.layer_count.delta:+d}")
     parts: list[RenderableType] = [head, Text(
         f"{diff.shared_layers} layer(s) shared ({size(diff.shared_bytes)}); new layers add "
-        f"{size(diff.new_layer_bytes)}; new waste {size(diff.new_waste_bytes)}")]
+        f"{size(diff.new_layer_bytes)}; new waste {size(diff.new_waste_bytes)} written by own "
+        "steps" + (f"; base files newly hidden {size(diff.newly_hidden_base_bytes)} (ship "
+                   "either way)" if diff.newly_hidden_base_bytes else ""))]
     steps = Table(title="Steps", title_justify="left", expand=True)
     for name in ("#", "Status", "Added", "Wasted"):
         steps.add_column(name, no_wrap=True, justify="right" if name != "Status" else "left")
