@@ -39,8 +39,8 @@ BEFORE = [
      [dataclasses.replace(file("app/app.sh", 50, "app"), mode=0o755)]),  # hides the COPY's 50
 ]
 AFTER = [
-    ("RUN /bin/sh -c apt-get update && apt-get install -y --no-install-recommends curl "
-     "&& apt-get clean && rm -rf /var/lib/apt/lists/* # buildkit",
+    (("RUN /bin/sh -c apt-get update && apt-get install -y --no-install-recommends curl "
+     "&& apt-get clean && rm -rf /var/lib/apt/lists/* # buildkit"),
      [file("usr/bin/curl", 1000, "curl"), whiteout("var/lib/apt/lists/main"),
       whiteout("var/cache/apt/archives/libc.deb")]),  # hides the base's 800 + 200
     ("COPY --chmod=755 app.sh /app/ # buildkit",
@@ -110,7 +110,7 @@ def test_the_recommended_fix_passes_the_readme_gates() -> None:
 
 def test_new_own_waste_still_fails_the_gate() -> None:
     """The reverse change adds 450 bytes of own-step waste: that is new waste."""
-    diff, old, new = diffed()
+    _diff, old, new = diffed()
     back = compare(new, {}, old, {})
     assert back.new_waste_bytes == 450
     results = check_diff(back, new, old, GateSettings(max_new_waste=449))
