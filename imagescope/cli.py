@@ -336,9 +336,11 @@ def _finish(text: str, output: Path | None, results: list[GateResult]) -> None:
 
 
 def _terminal_width(output: Path | None) -> tuple[int, bool]:
+    """The table width and colour: the terminal's; `COLUMNS` (if a number) or 120 otherwise."""
     to_terminal = output is None and sys.stdout.isatty()
     if not to_terminal:
-        return 120, False
+        columns = os.environ.get("COLUMNS", "")
+        return (int(columns) if columns.isdigit() and 40 <= int(columns) <= 1000 else 120), False
     from rich.console import Console
 
     return Console().width, True

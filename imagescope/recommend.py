@@ -11,6 +11,7 @@ once. Without a recommendation that changes the base, it never goes below the ba
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from operator import attrgetter
@@ -245,34 +246,102 @@ def _mib(nbytes: int) -> str:
     return f"{nbytes / (1 << 20):.1f} MiB" if nbytes >= 1 << 20 else f"{nbytes:,} bytes"
 
 
+@dataclass(frozen=True, slots=True)
+class _Rewrite:
+    """What a step that rewrote files unchanged did change: owner and mode, as COPY flags."""
+
+    chown: str | None  # `--chown=` value: as the step wrote it, else uid:gid
+    chmod: str | None  # `--chmod=` value (octal), when every file got the same mode
+
+    @property
+    def flags(self) -> str:
+        return " ".join(f for f in (f"--chown={self.chown}" if self.chown else "",
+                                    f"--chmod={self.chmod}" if self.chmod else "") if f)
+
+
+_CHOWN = re.compile(r"\bchown\s+(?:-\S+\s+)*([^\s-][^\s]*)")
+_CHMOD = re.compile(r"\bchmod\s+(?:-\S+\s+)*([0-7]{3,4})\b")
+
+
+def _rewrite_of(finding: Finding, view: ImageView, instruction: str) -> _Rewrite:
+    """Owner and mode changes between the copies a finding's files were rewritten from and to."""
+    keys = {ref.key for ref in finding.files}
+    owners: set[tuple[int, int]] = set()
+    modes: set[int] = set()
+    changed_owner = changed_mode = False
+    for hidden in view.hidden:
+        after = hidden.replacement
+        if after is None or (hidden.layer_index, "/" + hidden.entry.path) not in keys:
+            continue
+        before = hidden.entry
+        owners.add((after.uid, after.gid))
+        modes.add(after.mode)
+        changed_owner |= (before.uid, before.gid) != (after.uid, after.gid)
+        changed_mode |= before.mode != after.mode
+    chown = chmod = None
+    if changed_owner:
+        named = _CHOWN.search(instruction)
+        uid, gid = next(iter(owners))
+        chown = named.group(1) if named else (f"{uid}:{gid}" if len(owners) == 1 else None)
+    if changed_mode:
+        octal = _CHMOD.search(instruction)
+        chmod = octal.group(1) if octal else (f"{next(iter(modes)):o}" if len(modes) == 1
+                                              else None)
+    return _Rewrite(chown, chmod)
+
+
 def _identical_rewrites(findings: list[Finding], view: ImageView) -> list[Recommendation]:
-    """chmod/chown -R over COPYed files → COPY --chown/--chmod; otherwise rewrite in place."""
+    """chmod/chown -R over COPYed files → COPY with the flags the step's changes amount to;
+    over files a RUN wrote → run that step as the owner; otherwise rewrite in place."""
     out = []
     for finding in findings:
         writer, hider = finding.layers[0], finding.layers[-1]
         text = view.instruction(hider)
-        if ("chown" in text or "chmod" in text) and view.is_context_step(writer):
-            out.append(_from([finding], "copy-chown", f"Replace step {hider} with COPY --chown",
-                             "set ownership and mode while copying: "
-                             f"`{view.instruction(writer)} ` with `--chown=app:app --chmod=755`, "
-                             f"and drop `{text}`"))
+        written_by = view.instruction(writer)
+        rewrite = _rewrite_of(finding, view, text)
+        if ("chown" in text or "chmod" in text) and view.is_context_step(writer) \
+                and not rewrite.flags:
+            out.append(_from([finding], "avoid-rewrite",
+                             f"{_step(view, hider)} rewrites files without changing them",
+                             f"drop `{text}`: it rewrote the files `{written_by}` copied with "
+                             "the same content, owner and mode"))
+        elif ("chown" in text or "chmod" in text) and view.is_context_step(writer):
+            flags = rewrite.flags
+            keyword, _, rest = written_by.partition(" ")
+            out.append(_from([finding], "copy-chown",
+                             "Set owner and mode while copying, instead of "
+                             + _step(view, hider, capital=False),
+                             f"`{keyword} {flags} {rest}`, and drop `{text}`: same content, "
+                             "new owner or mode, copied into a new layer"))
         elif view.in_base(writer) and view.base_layers:
             out.append(_from([finding], "avoid-rewrite",
                              f"{_step(view, hider)} rewrites base image files without "
-                             "changing them",
+                             "changing their content",
                              f"drop `{text}`, or narrow it to the files your own steps write: "
                              "rewriting the base image's files copies them into a new layer"))
+        elif rewrite.chown and written_by.startswith("RUN "):
+            user = rewrite.chown.split(":", 1)[0]
+            out.append(_from([finding], "avoid-rewrite",
+                             f"Run {_step(view, writer, capital=False)} as {user} instead of "
+                             f"chown-ing its files after it",
+                             f"put `USER {user}` (and `COPY --chown={rewrite.chown}` for what "
+                             f"it reads) before `{written_by}`, and drop `{text}`: the chown "
+                             "copies every file the step wrote into a new layer"))
         else:
             out.append(_from([finding], "avoid-rewrite",
-                             f"Step {hider} rewrites files without changing them",
+                             f"{_step(view, hider)} rewrites files without changing their "
+                             "content",
                              f"drop `{text}`, or do it in the step that writes the files "
-                             f"(`{view.instruction(writer)}`): a later step copies every "
-                             "touched file into a new layer"))
+                             f"(`{written_by}`): a later step copies every touched file into "
+                             "a new layer"))
     return out
 
 
 def _multi_stage(findings: list[Finding]) -> Recommendation:
-    subjects = sorted({f.subject for f in findings})
+    # a packages finding's subject is where it was read (dpkg, apk), not a toolchain part
+    subjects = sorted({f.subject for f in findings if f.rule != "toolchain-packages"})
+    if any(f.rule == "toolchain-packages" for f in findings):
+        subjects.append("build packages")
     change = ("build in a separate stage and copy only the result:\n"
               "FROM <base> AS build\n"
               "RUN <install the toolchain> && <build>\n"

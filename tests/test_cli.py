@@ -200,3 +200,30 @@ def test_a_broken_pipe_elsewhere_is_an_internal_error_not_a_quiet_exit(
     assert stderr.getvalue() == ("imagescope: internal error: RuntimeError: a pipe or socket "
                                  "closed under imagescope ([Errno 32] Broken pipe) (please "
                                  "report it; IMAGESCOPE_DEBUG=1 shows the traceback)\n")
+
+
+def test_columns_is_honoured_and_what_users_copy_stays_whole(tmp_path: Path) -> None:
+    """Piped, the table takes COLUMNS; the image ID and Dockerfile snippets are never wrapped
+    nor cut, whatever the width, so they paste as they are."""
+    narrow = run("inspect", str(EXAMPLE), "--no-cache", cwd=tmp_path, env={"COLUMNS": "60"})
+    assert narrow.returncode == 0, narrow.stderr
+    doc = json.loads(run("inspect", str(EXAMPLE), "--no-cache", "--format", "json",
+                         cwd=tmp_path).stdout)
+    lines = narrow.stdout.splitlines()
+    assert f"ID          {doc['image']['id']}" in lines
+    merge = next(r for r in doc["recommendations"] if r["rule"] == "merge-run")
+    snippet = merge["change"].splitlines()
+    assert len(snippet) == 2 and snippet[0].endswith("\\")
+    assert [line[3:] for line in lines if line[3:] in snippet] == snippet
+    verbatim = {f"ID          {doc['image']['id']}", *("   " + s for s in snippet)}
+    assert all(len(line) <= 60 for line in lines if line not in verbatim)
+    assert max(map(len, lines)) > 60  # the verbatim lines run past the width
+    wide = run("inspect", str(EXAMPLE), "--no-cache", cwd=tmp_path, env={"COLUMNS": "150"})
+    assert max(map(len, wide.stdout.splitlines())) > 120
+
+
+def test_markdown_fences_dockerfile_snippets_as_dockerfile(tmp_path: Path) -> None:
+    result = run("inspect", str(EXAMPLE), "--no-cache", "--format", "markdown", cwd=tmp_path)
+    assert "```dockerfile\nRUN apt-get update && apt-get install -y build-essential \\\n" \
+        in result.stdout
+    assert "```\n**/.git\n" in result.stdout  # a .dockerignore is no Dockerfile

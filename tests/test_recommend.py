@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from imagescope.api import analyze
 from imagescope.findings.model import Category, FileRef, Severity, make_finding
 from imagescope.findings.view import ImageView
-from imagescope.model import HistoryStep
+from imagescope.model import Entry, HistoryStep
 from imagescope.overlay import replay
 from imagescope.recommend import optimized_bytes, recommend
 from imagescope.report import Report
@@ -49,7 +51,8 @@ def test_identical_rewrite_is_its_own_finding_and_suggests_copy_chown() -> None:
     report = analyzed([file("bin/sh", 10)],
                       [directory("app"), file("app/a", 300, "A"), file("app/b", 200, "B"),
                        file("app/c", 50, "C")],
-                      [file("app/a", 300, "A"), file("app/b", 200, "B"), file("app/c", 50, "C2")],
+                      [owned(file("app/a", 300, "A")), owned(file("app/b", 200, "B")),
+                       owned(file("app/c", 50, "C2"))],
                       history=[BASE, COPY, CHOWN])
     rewrite = [f for f in report.findings if f.rule == "identical-rewrite"]
     changed = [f for f in report.findings if f.rule == "hidden-waste"]
@@ -57,7 +60,38 @@ def test_identical_rewrite_is_its_own_finding_and_suggests_copy_chown() -> None:
     assert [f.bytes for f in changed] == [50]
     chown = [r for r in report.recommendations if r.rule == "copy-chown"]
     assert [r.saved_bytes for r in chown] == [500]
-    assert "--chown" in chown[0].change
+    assert chown[0].change.startswith("`COPY --chown=app dir:feed in /app`")
+    assert "--chmod" not in chown[0].change  # the modes did not change
+
+
+def owned(entry: Entry, uid: int = 1000, mode: int | None = None) -> Entry:
+    return dataclasses.replace(entry, uid=uid, gid=uid, mode=entry.mode if mode is None else mode)
+
+
+def test_copy_flags_follow_what_the_rewrite_changed() -> None:
+    """`chmod -R 755` over copied files: `COPY --chmod=755`, no owner the image does not have."""
+    report = analyzed([file("bin/sh", 10)], [file("app/run.sh", 300, "R")],
+                      [owned(file("app/run.sh", 300, "R"), uid=0, mode=0o755)],
+                      history=[BASE, COPY, "/bin/sh -c chmod -R 755 /app"])
+    (rec,) = [r for r in report.recommendations if r.rule == "copy-chown"]
+    assert rec.change.startswith("`COPY --chmod=755 dir:feed in /app`")
+    assert "--chown" not in rec.change and rec.saved_bytes == 300
+
+
+def test_a_chown_after_an_install_means_running_the_install_as_that_user() -> None:
+    report = analyzed([file("bin/sh", 10)], [file("app/node_modules/x.js", 700, "X")],
+                      [owned(file("app/node_modules/x.js", 700, "X"))],
+                      history=[BASE, "/bin/sh -c npm install", "/bin/sh -c chown -R node:node /app"])
+    (rec,) = [r for r in report.recommendations if r.rule == "avoid-rewrite"]
+    assert rec.title == "Run step 1 as node instead of chown-ing its files after it"
+    assert "`USER node`" in rec.change and "COPY --chown=node:node" in rec.change
+    assert rec.saved_bytes == 700
+
+
+def test_a_rewrite_that_changed_nothing_is_dropped_not_moved_into_copy() -> None:
+    report = analyzed([file("bin/sh", 10)], [file("app/a", 300, "A")], [file("app/a", 300, "A")],
+                      history=[BASE, COPY, CHOWN])
+    assert [r.rule for r in report.recommendations if r.saved_bytes] == ["avoid-rewrite"]
 
 
 def test_recommendations_rank_by_severity_then_bytes_saved() -> None:
@@ -97,6 +131,9 @@ def test_optimized_size_counts_a_file_two_findings_share_once() -> None:
     assert optimized_bytes(10_000, findings, recommendations) == 10_000 - 700 - 300 - 5000
     only_toolchain = [r for r in recommendations if r.rule == "multi-stage"]
     assert optimized_bytes(10_000, findings, only_toolchain) == 10_000 - 700 - 300
+    # dpkg is where the packages were read, not a part of the toolchain
+    assert only_toolchain[0].title == ("Move the build toolchain (compilers, build packages) to "
+                                       "a builder stage")
 
 
 def test_unaddressed_waste_stays_in_the_optimized_size() -> None:

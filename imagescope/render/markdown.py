@@ -115,12 +115,15 @@ def inline(text: str, *, cell: bool = False) -> str:
                    for odd, part in ((i % 2 == 1, p) for i, p in enumerate(parts)))
 
 
-def code_block(text: str) -> str:
+def code_block(text: str, language: str = "") -> str:
     """A fenced block no line of `text` can close; control characters escaped line by line."""
     lines = [printable(line) for line in text.split("\n")]
     longest = max((len(run) for line in lines for run in _BACKTICKS.findall(line)), default=0)
     fence = "`" * max(3, longest + 1)
-    return "\n".join([fence, *lines, fence])
+    return "\n".join([fence + language, *lines, fence])
+
+
+_DOCKERFILE_LINE = re.compile(r"^(FROM|RUN|COPY|ADD|USER|WORKDIR|ENV|ARG|CMD|ENTRYPOINT)\b")
 
 
 def _bytes(nbytes: int) -> str:
@@ -410,7 +413,9 @@ def _recommendation(number: int, rec: Recommendation) -> str:
     else:
         prose = lines[0] if lines[0].endswith(":") else ""
         snippet = "\n".join(lines[1:] if prose else lines)
-        body = [f"{head}  ", f"Change: {inline(prose)}".rstrip(), "", code_block(snippet)]
+        language = "dockerfile" if _DOCKERFILE_LINE.match(snippet) else ""
+        body = [f"{head}  ", f"Change: {inline(prose)}".rstrip(), "",
+                code_block(snippet, language)]
     if shortened:
         body += ["", "The change was shortened; `--format json` has it whole."]
     return "\n".join(body) + "\n"

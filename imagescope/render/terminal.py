@@ -6,7 +6,7 @@ import io
 from collections.abc import Sequence
 
 import humanize
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, Group, OverflowMethod, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -59,21 +59,30 @@ def printable(path: str) -> str:
     return text.translate(_CONTROL_ESCAPES)
 
 
-def literal(text: str, style: str = "") -> Text:
+def literal(text: str, style: str = "", *, no_wrap: bool | None = None,
+            overflow: OverflowMethod | None = None) -> Text:
     """`text` from the image as a rich `Text`: escaped (`printable`), never parsed as markup."""
-    return Text(printable(text), style=style)
+    return Text(printable(text), style=style, no_wrap=no_wrap, overflow=overflow)
 
 
 def renderables(report: Report, *, top: int) -> list[RenderableType]:
     """The summary, the layer table, the `top` largest wasted files, findings and recommendations."""
     summary = report.summary
     image = report.image
-    head = Table.grid(padding=(0, 2))
-    head.add_column(style="bold")
-    head.add_column()
-    head.add_row("Image", literal(f"{image.reference}  ({image.source})"))
-    if image.image_id:
-        head.add_row("ID", literal(image.image_id))
+    def grid() -> Table:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", min_width=_LABEL_WIDTH)
+        table.add_column()
+        return table
+
+    top_rows = grid()
+    top_rows.add_row("Image", literal(f"{image.reference}  ({image.source})"))
+    heads: list[RenderableType] = [top_rows]
+    if image.image_id:  # the value users copy: whole on one line, however narrow the table
+        heads.append(Verbatim(f"{'ID':<{_LABEL_WIDTH}}  {printable(image.image_id)}",
+                              style="bold"))
+    head = grid()
+    heads.append(head)
     if image.platform:
         head.add_row("Platform", literal(image.platform))
     head.add_row("Total", f"{size(summary.total_bytes)}  ({summary.total_bytes:,} bytes in "
@@ -108,7 +117,7 @@ def renderables(report: Report, *, top: int) -> list[RenderableType]:
             Text(_one_line(layer_name(report, layer.index))),
         )
 
-    parts: list[RenderableType] = [head, Text(), layers]
+    parts: list[RenderableType] = [*heads, Text(), layers]
     if top and report.wasted_files:
         parts.append(Text())
         files = Table(title=f"Top wasted files ({min(top, len(report.wasted_files))} of "
@@ -159,6 +168,24 @@ def _findings(report: Report, *, top: int) -> list[RenderableType]:
     return [Text(), table]
 
 
+_LABEL_WIDTH = len("Efficiency")  # the longest label of the summary
+
+
+class Verbatim(Text):
+    """A line printed as it is, however wide: never wrapped, never cut (`_to_text`)."""
+
+
+def split_change(change: str) -> tuple[str, list[str]]:
+    """A recommendation's change as its prose line and the snippet lines that follow it: a
+    one-line change is prose; a longer one is a snippet, after a first line ending in `:`."""
+    lines = change.strip("\n").split("\n")
+    if len(lines) == 1:
+        return lines[0], []
+    if lines[0].endswith(":"):
+        return lines[0], lines[1:]
+    return "", lines
+
+
 def _recommendations(report: Report, *, top: int) -> list[RenderableType]:
     """The `top` recommendations, most bytes saved first, and the size if all are applied."""
     recommendations = report.recommendations
@@ -168,9 +195,6 @@ def _recommendations(report: Report, *, top: int) -> list[RenderableType]:
     parts: list[RenderableType] = [
         Text(), Text(f"Recommendations ({len(shown)} of {len(recommendations)})", style="italic"),
     ]
-    listing = Table.grid(padding=(0, 1))
-    listing.add_column(justify="right", no_wrap=True)
-    listing.add_column(overflow="fold", ratio=1)
     for number, rec in enumerate(shown, start=1):
         facts = []
         if rec.saved_bytes:
@@ -181,10 +205,19 @@ def _recommendations(report: Report, *, top: int) -> list[RenderableType]:
         body = [Text(_one_line(rec.title), style="bold")]
         if facts:
             body.append(Text(" · ".join(facts), style="dim"))
-        body += [literal(line) for line in rec.change.strip("\n").split("\n")]
-        body.append(Text())  # a blank line after each
-        listing.add_row(f"{number}.", Group(*body))
-    parts.append(listing)
+        prose, snippet = split_change(rec.change)
+        if prose:
+            body.append(literal(prose))
+        entry = Table.grid(padding=(0, 1))
+        entry.add_column(justify="right", no_wrap=True, min_width=len(str(len(shown))) + 1)
+        entry.add_column(overflow="fold", ratio=1)
+        entry.add_row(f"{number}.", Group(*body))
+        parts.append(entry)
+        indent = " " * (len(str(len(shown))) + 2)
+        # a snippet is printed as written, never re-wrapped nor cut: it must paste into a
+        # Dockerfile
+        parts += [Verbatim(indent + printable(line)) for line in snippet]
+        parts.append(Text())  # a blank line after each
     if report.optimized_bytes is not None:
         saved = report.summary.total_bytes - report.optimized_bytes
         parts.append(Text(f"{optimized_label(report)}: {size(report.optimized_bytes)} (saves "
@@ -208,7 +241,8 @@ def _to_text(parts: list[RenderableType], *, width: int, color: bool) -> str:
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=color, no_color=not color,
                       highlight=False, emoji=False)
-    console.print(Group(*parts))
+    for part in parts:
+        console.print(part, soft_wrap=isinstance(part, Verbatim))
     return "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
 
 
