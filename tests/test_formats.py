@@ -298,7 +298,9 @@ def test_format_gives_the_reference_figures(env: Env, name: str) -> None:
         assert doc["image"]["repo_digest"] == built.manifest_digest
     if name in OCI_FORMATS or "docker25" in name:
         assert [la["digest"] for la in layers] == built.layer_digests
-        assert [la["media_type"] for la in layers] == built.layer_media_types
+        # a docker save archive's descriptors describe the registry blob, not the file read
+        assert [la["media_type"] for la in layers] == (
+            built.layer_media_types if name in OCI_FORMATS else [None] * len(layers))
         assert [la["stored_bytes"] for la in layers] == built.layer_sizes
     else:  # legacy: layer.tar members are the plain tars
         assert [la["stored_bytes"] for la in layers] == [len(t) for t in reference_layers()]

@@ -96,7 +96,7 @@ def _load_compressed(file: BinaryIO, compression: str, source: SourceRef, *, ref
     kind = _kind(source.kind, saved.documents, path)
     tag_form, name_form = ((f"docker-archive:{path}:REPO:TAG", f"docker-archive:{path}:@N")
                            if kind == DOCKER_ARCHIVE else
-                           (f"oci-archive:{path}:NAME", f"oci-archive:{path}:@N"))
+                           (f"oci-archive:{path}:NAME", "a manifest digest listed"))
     image, _ = assemble(saved, where=path, reference=reference, source_kind=kind,
                         platform=platform, selector=source.selector,
                         how_to_pick=f"pick one with {tag_form} or {name_form}",
@@ -143,8 +143,8 @@ def _plan(kind: str, file: BinaryIO, members: dict[str, Member], path: str,
     assert oci_index is not None
     try:
         return oci_plan(oci_index, read, selector=selector, wanted=platform, where=path,
-                        how_to_pick=f"pick one with oci-archive:{path}:NAME or "
-                                    f"oci-archive:{path}:@N")
+                        how_to_pick=f"pick one with oci-archive:{path}:NAME, naming one "
+                                    "listed (a name or a manifest digest)")
     except CorruptArchive as exc:
         if MANIFEST_JSON in members:  # Docker >= 25 lists only foreign layers in its manifest
             raise CorruptArchive(f"{exc}; this is a docker save archive: read it as "

@@ -153,9 +153,25 @@ def choose(options: Sequence[Option], wanted: Platform | None, where: str,
         raise PlatformNotFound(f"{where} has no image for {asked}{target} "
                                f"(platforms present: {', '.join(present)}){hint}")
     if len({o.identity for o in hits}) > 1:
-        names = ", ".join(sorted({o.name for o in hits}))
-        raise UsageError(f"{where} holds several images ({names}); {how_to_pick}")
+        raise UsageError(f"{where} holds several images ({', '.join(_listed(hits))}); "
+                         f"{how_to_pick}")
     return hits[0]
+
+
+def _listed(options: Sequence[Option]) -> list[str]:
+    """Each image once, by a name that picks it: its first name no other image shares, else
+    its identity (a manifest digest, which picks it too)."""
+    names_of: dict[str, list[str]] = {}
+    for option in options:
+        names = names_of.setdefault(option.identity, [])
+        if option.name not in names:
+            names.append(option.name)
+    holders: dict[str, int] = {}
+    for names in names_of.values():
+        for name in names:
+            holders[name] = holders.get(name, 0) + 1
+    return sorted(next((n for n in names if holders[n] == 1), identity)
+                  for identity, names in names_of.items())
 
 
 # --------------------------------------------------------------------------- plans
@@ -238,15 +254,29 @@ def oci_plan(index_doc: bytes, read: ReadDoc, *, selector: str | None,
     """Resolve an OCI `index.json` to one image manifest and its config.
 
     `selector` picks top-level entries by `org.opencontainers.image.ref.name` (or the
-    containerd image name) or `@N`; nested indexes are walked; attestation manifests and
-    `unknown/unknown` entries are skipped; the platform decides among what is left (`choose`).
+    containerd image name) or `@N`, or any image manifest, nested or not, by its digest
+    (`sha256:…`, `@sha256:…`); nested indexes are walked; attestation manifests,
+    `unknown/unknown` entries and artifacts (an `artifactType`, or a config that is no image
+    config: SBOMs, signatures, Helm charts) are skipped; the platform decides among what is left
+    (`choose`).
     """
     index = _object(parse_json(index_doc, f"{where}: index.json"), f"{where}: index.json")
     top = _descriptors(index, f"{where}: index.json")
-    if selector is not None:
+    by_digest = _digest_selector(selector)
+    if selector is not None and by_digest is None:
         top = _select_by_ref_name(top, selector, where)
     options: list[Option] = []
-    _collect(top, read, options, where, depth=0)
+    artifacts: list[str] = []
+    _collect(top, read, options, where, depth=0, artifacts=artifacts)
+    if by_digest is not None:
+        found = [o for o in options if o.identity == by_digest]
+        if not found:
+            shown = ", ".join(sorted({o.identity for o in options})) or "none"
+            raise ImageNotFound(f"{where} has no image manifest {by_digest} (images: {shown})")
+        options = found
+    if not options and artifacts:
+        raise NotAnImage(f"{where} holds no container image, only artifacts "
+                         f"({', '.join(sorted(set(artifacts)))})")
     chosen = choose(options, wanted, where, how_to_pick)
     manifest_digest: str = chosen.identity
     manifest = _object(parse_json(_read_doc(read, blob_path(manifest_digest), "manifest"),
@@ -284,9 +314,10 @@ def docker_plan(manifest_doc: bytes, read: ReadDoc, *, selector: str | None,
     """Resolve a `docker save` `manifest.json` to one image (legacy or Docker >= 25 layout).
 
     `selector` is a reference matched against RepoTags (`busybox` means `busybox:latest`,
-    `docker.io/library/` is implied) or `@N`. Layer media types come from LayerSources, or from
-    an OCI manifest in `oci_index` (Docker >= 25) that lists the same config and blobs; without
-    either they stay unknown (legacy layers are plain tars).
+    `docker.io/library/` is implied) or `@N`. A layer file's compression is told by its magic
+    bytes alone: LayerSources, and the OCI manifest beside manifest.json (Docker >= 25), describe
+    the registry's blob (gzip, foreign, nondistributable), not the file in the archive, so no
+    media type is taken from them. The OCI manifest gives the image's manifest digest.
     """
     entries = _list(parse_json(manifest_doc, f"{where}: manifest.json"), f"{where}: manifest.json")
     items = [(i, _object(e, f"{where}: manifest.json entry {i}")) for i, e in enumerate(entries)]
@@ -307,8 +338,7 @@ def docker_plan(manifest_doc: bytes, read: ReadDoc, *, selector: str | None,
     item, config, data = chosen.payload
     config_key = chosen.identity
     config_digest = digest_of_path(config_key) or "sha256:" + hashlib.sha256(data).hexdigest()
-    manifest_digest, described = _oci_descriptors(oci_index, read, config_digest)
-    sources = _dict(item.get("LayerSources"))
+    manifest_digest = _oci_manifest_digest(oci_index, read, config_digest)
     diff_ids = _diff_ids(config, config_key)
     layers = []
     paths = _list(item.get("Layers"), f"{where}: manifest.json Layers")
@@ -316,11 +346,8 @@ def docker_plan(manifest_doc: bytes, read: ReadDoc, *, selector: str | None,
         key = _string(path, f"{where}: manifest.json Layers[{i}]")
         diff_id = diff_ids[i] if i < len(diff_ids) else None
         digest = digest_of_path(key)
-        desc = _dict(described.get(digest or "") or sources.get(diff_id or ""))
-        layer_type = desc.get("mediaType")
         layers.append(LayerRef(key=key, digest=digest or diff_id, diff_id=diff_id,
-                               media_type=layer_type if isinstance(layer_type, str) else None,
-                               size=None))
+                               media_type=None, size=None))
     plan = Plan(config=config, image_id=config_digest, manifest_digest=manifest_digest,
                 layers=layers)
     _attach_diff_ids(plan, where, wanted)
@@ -351,7 +378,8 @@ def to_image(plan: Plan, layers: list[Layer], *, reference: str, source: str) ->
 
 
 def _collect(descriptors: list[dict[str, Any]], read: ReadDoc, out: list[Option], where: str,
-             depth: int, parsed: dict[str, dict[str, Any]] | None = None) -> None:
+             depth: int, parsed: dict[str, dict[str, Any]] | None = None,
+             artifacts: list[str] | None = None) -> None:
     """Flatten (nested) indexes into image-manifest options, skipping attestations.
 
     Each document is parsed once and each index walked once (`parsed`, by digest): an index
@@ -381,14 +409,49 @@ def _collect(descriptors: list[dict[str, Any]], read: ReadDoc, out: list[Option]
         if media_type in INDEX_TYPES and child is not None:
             if not walked:
                 _collect(_descriptors(child, f"index {digest}"), read, out, where, depth + 1,
-                         parsed)
+                         parsed, artifacts)
         elif media_type in MANIFEST_TYPES:
+            kind = _artifact_type(desc, digest, read, parsed)
+            if kind is not None:
+                if artifacts is not None:
+                    artifacts.append(kind)
+                continue
             name = annotations.get(REF_NAME) or annotations.get(IMAGE_NAME) or digest
             out.append(Option(found, digest, str(name), desc))
         elif isinstance(media_type, str) and "manifest.v1" in media_type:
             raise UnsupportedMediaType(f"{where}: {digest} is a Docker schema 1 manifest, which "
                                        "imagescope does not read")
         # anything else (artifacts, signatures) is not an image: skip it
+
+
+def _artifact_type(desc: dict[str, Any], digest: str, read: ReadDoc,
+                   parsed: dict[str, dict[str, Any]]) -> str | None:
+    """What an OCI manifest holds when it is no container image (its `artifactType`, or its
+    config's media type when that is no image config); None for an image."""
+    declared = desc.get("artifactType")
+    if isinstance(declared, str) and declared:
+        return declared
+    manifest = parsed.get(digest)
+    if manifest is None:
+        manifest = _object(parse_json(_read_doc(read, blob_path(digest), "manifest"),
+                                      f"manifest {digest}"), f"manifest {digest}")
+        parsed[digest] = manifest
+    declared = manifest.get("artifactType")
+    if isinstance(declared, str) and declared:
+        return declared
+    config_type = _dict(manifest.get("config")).get("mediaType")
+    if isinstance(config_type, str) and config_type not in CONFIG_TYPES:
+        return config_type
+    return None
+
+
+def _digest_selector(selector: str | None) -> str | None:
+    """`sha256:…` (or `@sha256:…`) when the selector names a manifest by digest."""
+    if selector is None:
+        return None
+    text = selector.removeprefix("@")
+    match = _DIGEST.fullmatch(text)
+    return text if match is not None and match["alg"] in _VERIFIED_ALGORITHMS else None
 
 
 def _select_by_ref_name(top: list[dict[str, Any]], selector: str,
@@ -409,6 +472,10 @@ def _select_by_ref_name(top: list[dict[str, Any]], selector: str,
     if not hits:
         shown = ", ".join(sorted(set(names))) or "none"
         raise ImageNotFound(f"{where} has no image named {selector!r} (names: {shown})")
+    digests = sorted({str(d.get("digest")) for d in hits})
+    if len(digests) > 1:
+        raise UsageError(f"{where}: the name {selector!r} is ambiguous: it names "
+                         f"{' and '.join(digests)}; pick one by its digest")
     return hits
 
 
@@ -439,16 +506,16 @@ def _by_index(items: list[Any], selector: str, where: str) -> Any:
     return items[number]
 
 
-def _oci_descriptors(index_doc: bytes | None, read: ReadDoc,
-                     config_digest: str) -> tuple[str | None, dict[str, Any]]:
-    """The OCI manifest of `config_digest` (its digest, its layer descriptors by digest).
+def _oci_manifest_digest(index_doc: bytes | None, read: ReadDoc,
+                        config_digest: str) -> str | None:
+    """The digest of the OCI manifest of `config_digest`.
 
     Docker >= 25 writes such a manifest next to manifest.json (the classic store lists only
     foreign layers in it, containerd's store lists all); a manifest listing no layers, or
     unreadable or absent documents, give nothing: manifest.json stays the authority.
     """
     if index_doc is None:
-        return None, {}
+        return None
     try:
         index = parse_json(index_doc, "index.json")
         pending = list(index.get("manifests") or []) if isinstance(index, dict) else []
@@ -466,11 +533,10 @@ def _oci_descriptors(index_doc: bytes | None, read: ReadDoc,
                 continue
             layers = doc.get("layers") if isinstance(doc.get("layers"), list) else []
             if _dict(doc.get("config")).get("digest") == config_digest and layers:
-                return desc["digest"], {d["digest"]: d for d in layers
-                                        if isinstance(d, dict) and isinstance(d.get("digest"), str)}
+                return str(desc["digest"])
     except (MissingBlob, CorruptArchive):
         pass
-    return None, {}
+    return None
 
 
 def _attach_diff_ids(plan: Plan, where: str, wanted: Platform | None) -> None:

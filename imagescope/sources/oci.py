@@ -47,7 +47,8 @@ def load(source: SourceRef, *, reference: str, platform: Platform | None,
 
     plan = oci_plan(_read(root, "index.json"), verifying(read) if limits.verify else read,
                     selector=source.selector, wanted=platform, where=root,
-                    how_to_pick=f"pick one with oci:{root}:NAME or oci:{root}:@N")
+                    how_to_pick=f"pick one with oci:{root}:NAME, naming one listed "
+                                "(a name or a manifest digest)")
     progress.status(f"reading {len(plan.layers)} layers")
 
     @contextmanager
