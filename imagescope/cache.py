@@ -35,6 +35,7 @@ import hashlib
 import marshal
 import os
 import re
+import stat
 import struct
 import sys
 import time
@@ -64,6 +65,9 @@ _HEADER = struct.Struct("<8sHHQIQ")
 _CHECKSUM_BYTES = 16
 _KEY = re.compile(r"(?P<alg>[a-z0-9]+):(?P<hex>[0-9a-f]{32,128})")
 _TEMP_PREFIX = ".tmp-"
+# The largest cache file read: a layer of a million entries encodes to well under 100 MiB; a
+# file past this is no entry imagescope wrote, and reading it whole could exhaust memory.
+MAX_FILE_BYTES = 1 << 30
 _STALE_TEMP_SECONDS = 24 * 3600  # a temp file this old belongs to a run that was killed
 _ZSTD_LEVEL = 3
 _NO_OFFSET = -1
@@ -211,24 +215,83 @@ class LayerCache:
             return None
         return self.directory / f"{match['alg']}-{match['hex']}{_SUFFIXES[kind]}"
 
+    def untrusted(self) -> str | None:
+        """Why this cache must not be used, or None: a directory of it (the ones imagescope
+        makes, below the cache root) that is a symlink, another user's, or writable by group or
+        others could feed this user's runs entries someone else wrote."""
+        for directory in self._own_directories():
+            try:
+                info = os.lstat(directory)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                return f"{directory} cannot be checked ({exc.strerror})"
+            if stat.S_ISLNK(info.st_mode):
+                return f"{directory} is a symlink"
+            if not stat.S_ISDIR(info.st_mode):
+                return f"{directory} is not a directory"
+            if info.st_uid != os.geteuid():
+                return f"{directory} belongs to another user (uid {info.st_uid})"
+            if info.st_mode & 0o022:
+                return f"{directory} is writable by others (mode {info.st_mode & 0o777:o})"
+        return None
+
+    def _own_directories(self) -> list[Path]:
+        """The cache directory and the parents imagescope made for it (up to `imagescope`)."""
+        chain = [self.directory]
+        for parent in self.directory.parents:
+            if chain[-1].name == "imagescope":
+                break
+            chain.append(parent)
+        return chain if chain[-1].name == "imagescope" else [self.directory]
+
     def _read(self, key: str | None, kind: int) -> bytes | None:
-        """The verified payload of the entry file for `key`, or None."""
+        """The verified payload of the entry file for `key`, or None: also for anything but a
+        regular file (a symlink is not followed, a FIFO not waited on) or one larger than
+        MAX_FILE_BYTES."""
         path = self._path(key, kind)
         if path is None:
             return None
         try:
-            data = path.read_bytes()
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
+            return None
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
+                return None
+            chunks = []
+            left = info.st_size + 1  # one byte more: a file that grew is not what was checked
+            while left > 0:
+                chunk = os.read(fd, min(left, 16 << 20))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                left -= len(chunk)
+            data = b"".join(chunks)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        if len(data) != info.st_size:
             return None
         assert key is not None
         return _unwrap(data, kind, key)
+
+    def _make_directories(self) -> None:
+        """The cache directory and its missing parents up to `imagescope`, each 0700."""
+        own = self._own_directories()
+        own[-1].parent.mkdir(parents=True, exist_ok=True)  # the cache root ($XDG_CACHE_HOME)
+        for directory in reversed(own):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(directory, 0o700)
 
     def _write(self, key: str, kind: int, payload: bytes) -> bool:
         path = self._path(key, kind)
         assert path is not None
         data = _wrap(payload, kind, key)
         try:
-            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._make_directories()
             self._sweep()
             import tempfile  # (5 ms to import: a run answered from the cache writes nothing)
 

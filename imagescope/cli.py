@@ -275,6 +275,12 @@ class _Loader:
         self.pull = pull
         self.platform = platform
         self.cache = None if no_cache else LayerCache.default()
+        refused = self.cache.untrusted() if self.cache is not None else None
+        if refused is not None:  # someone else could write what this run would trust
+            assert self.cache is not None
+            _say(f"imagescope: warning: not using the cache at {self.cache.directory}: "
+                 f"{refused}")
+            self.cache = None
         self.stats = ReadStats()
         self.show_stats = show_stats
         self.show_progress = _stderr_is_terminal() if progress is None else progress
