@@ -72,7 +72,12 @@ def counted_waste(report: Report, scope: Scope, own_only: bool) -> list[WastedFi
 
 
 def _fmt(nbytes: int) -> str:
-    return f"{nbytes:,} bytes"
+    """Exact bytes, with binary units beside them from 1 KiB on: `52,428,800 bytes (50.0 MiB)`."""
+    if abs(nbytes) < 1024:
+        return f"{nbytes:,} bytes"
+    import humanize  # (only where a gate reports a size)
+
+    return f"{nbytes:,} bytes ({humanize.naturalsize(abs(nbytes), binary=True, format='%.1f')})"
 
 
 def check_report(report: Report, settings: GateSettings) -> list[GateResult]:

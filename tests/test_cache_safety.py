@@ -105,8 +105,8 @@ def test_an_untrustworthy_cache_is_not_used_and_said_so_once(tmp_path: Path, kin
         result = run(home)
         assert result.returncode == 0, result.stderr
         assert result.stderr.splitlines() == [
-            f"imagescope: warning: not using the cache at {directory / 'layers' / 'v1'}: "
-            f"{directory} {reason}"]
+            (f"imagescope: warning: not using the cache at {directory / 'layers' / 'v1'}: "
+            f"{directory} {reason}")]
     target = directory.resolve() if kind == "symlink" else directory
     assert list(target.rglob("*")) == []  # nothing read, nothing written
     if kind == "symlink":

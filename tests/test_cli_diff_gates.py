@@ -109,7 +109,7 @@ def test_diff_table(images: tuple[Path, Path, Path]) -> None:
 @pytest.mark.parametrize(("args", "code", "gate"), [
     (["--max-growth", "2660"], 0, None),
     (["--max-growth", "2659"], 1,
-     "max-growth: grew 2,660 bytes (+41.3%), limit 2659 bytes: 1 bytes over"),
+     "max-growth: grew 2,660 bytes (2.6 KiB) (+41.3%), limit 2659 bytes: 1 bytes over"),
     (["--max-growth", "42%"], 0, None),
     (["--max-growth", "41%"], 1, "max-growth"),
     (["--max-new-waste", "700"], 0, None),
@@ -119,7 +119,7 @@ def test_diff_table(images: tuple[Path, Path, Path]) -> None:
     (["--min-efficiency", "92%"], 0, None),  # 8400 / 9100 = 92.3 %
     (["--min-efficiency", "0.93"], 1, "min-efficiency"),
     (["--max-size", "9100"], 0, None),
-    (["--max-size", "9kB"], 1, "max-size: size 9,100 bytes, limit 9,000 bytes: 100 bytes over"),
+    (["--max-size", "9kB"], 1, "max-size: size 9,100 bytes (8.9 KiB), limit 9,000 bytes (8.8 KiB): 100 bytes over"),
 ])
 def test_diff_gates(images: tuple[Path, Path, Path], args: list[str], code: int,
                     gate: str | None) -> None:

@@ -101,7 +101,7 @@ def test_inspect_gates_pass_and_fail_with_reasons() -> None:
     verdicts = {r.gate: (r.passed, r.message) for r in results}
     assert verdicts["max-wasted"] == (False, "wasted 700 bytes, limit 699 bytes: 1 bytes over")
     assert verdicts["min-efficiency"][0] is False  # 8400 / 9100 = 92.3 %
-    assert verdicts["max-size"] == (True, "size 9,100 bytes, limit 9,100 bytes")
+    assert verdicts["max-size"] == (True, "size 9,100 bytes (8.9 KiB), limit 9,100 bytes (8.9 KiB)")
 
 
 def test_ignore_globs_leave_accepted_waste_out() -> None:

@@ -103,7 +103,7 @@ def test_the_recommended_fix_passes_the_readme_gates() -> None:
                                                       max_growth=Growth(percent=0.0)))
     assert all(r.passed for r in results), results
     growth = next(r for r in results if r.gate == "max-growth")
-    assert growth.message.startswith("shrank 2,050 bytes (-50.0%)")
+    assert growth.message.startswith("shrank 2,050 bytes (2.0 KiB) (-50.0%)")
     hidden = next(r for r in results if r.gate == "max-new-waste")
     assert "base files newly hidden 200 bytes (not counted" in hidden.message
 

@@ -92,7 +92,8 @@ def test_gates_on_the_engine_diff(imagescope: Cli, versions: tuple[str, str],
     code, doc, stderr = diff_json(imagescope, old, new, "--max-new-waste", "5999")
     assert code == ExitCode.GATE_FAILED
     assert doc["gates"] == [{"gate": "max-new-waste", "passed": False,
-                             "message": "new waste 6,000 bytes written by own steps, limit 5,999 bytes: 1 bytes over"}]
+                             "message": "new waste 6,000 bytes (5.9 KiB) written by own steps, "
+                                        "limit 5,999 bytes (5.9 KiB): 1 bytes over"}]
     assert "imagescope: gate failed: max-new-waste" in stderr
     code, doc, _ = diff_json(imagescope, old, new, "--max-growth", "6008",
                              "--max-new-waste", "6000")
