@@ -25,6 +25,19 @@ next `put`. Writes go to a unique temp file in the same directory and are rename
 (`os.replace`), so concurrent runs only ever see whole entries; a failed write leaves nothing
 behind. The cache directory is private (0700, files 0600): captured contents such as suspected
 secrets are stored with the entries.
+
+Whoever can write into the cache decides what imagescope reports, so:
+
+- the directories from `LayerCache.root` (`$XDG_CACHE_HOME/imagescope`) down to the directory
+  of the files are walked with `O_NOFOLLOW` from one open directory to the next, and each must
+  be a real directory (not a symbolic link) owned by this user and writable by neither group
+  nor others; otherwise the cache is not used at all, neither read nor written, and `warn` is
+  told why, once. The directories imagescope creates are created 0700;
+- a file is opened under its directory without following a link and without blocking (a FIFO),
+  and read only when it is a regular file no larger than `MAX_FILE_BYTES` of its kind, and
+  then no further than its size: anything else is a miss;
+- a write creates its temp file with `O_EXCL | O_NOFOLLOW` and renames it within the directory
+  it was checked in.
 """
 
 from __future__ import annotations
@@ -65,6 +78,15 @@ _HEADER = struct.Struct("<8sHHQIQ")
 _CHECKSUM_BYTES = 16
 _KEY = re.compile(r"(?P<alg>[a-z0-9]+):(?P<hex>[0-9a-f]{32,128})")
 _TEMP_PREFIX = ".tmp-"
+# The largest file of each kind read (and written). A layer's entries take ~17 MiB per million
+# (60 MiB with incompressible 80-byte paths and every digest): 1 GiB holds well over ten
+# million entries, more than any real layer. A report holds no entries, only the wasted-file
+# and finding columns, bounded as well by the image's entries. An image record is a config
+# (at most 32 MiB, `sources.manifests.MAX_DOCUMENT_BYTES`) and at most 1000 layers' names.
+MAX_FILE_BYTES = {_LAYER_RECORD: 1 << 30, _IMAGE_RECORD: 64 << 20, _REPORT_RECORD: 1 << 30}
+_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 # The largest cache file read: a layer of a million entries encodes to well under 100 MiB; a
 # file past this is no entry imagescope wrote, and reading it whole could exhaust memory.
 MAX_FILE_BYTES = 1 << 30
@@ -598,7 +620,8 @@ def _fingerprint(kind: int) -> int:
 
 def fingerprint() -> int:
     """Identifies the code that makes entries: imagescope's version, the marshal format and the
-    sources of the modules that decide entries (tar parsing, content capture, the entry model).
+    sources of the modules that decide entries (tar parsing, content capture, the entry model),
+    and the compiled tar scan when it is loaded (its built file; "none" without it).
     A change to any of them makes every older entry a miss instead of a stale answer."""
     global _FINGERPRINT
     if _FINGERPRINT is None:
@@ -607,6 +630,11 @@ def fingerprint() -> int:
 
         hasher = xxhash.xxh3_64()
         hasher.update(f"{FORMAT_VERSION} {imagescope.__version__} {marshal.version}".encode())
+        scan = sys.modules.get("imagescope._tarscan") if layers._compiled_scan else None
+        try:
+            hasher.update(Path(scan.__file__ or "").read_bytes() if scan else b"none")
+        except OSError:
+            hasher.update(b"unreadable")
         for module in (capture, layers, model):
             try:
                 hasher.update(Path(module.__file__ or "").read_bytes())

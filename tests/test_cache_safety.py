@@ -111,3 +111,18 @@ def test_an_untrustworthy_cache_is_not_used_and_said_so_once(tmp_path: Path, kin
     assert list(target.rglob("*")) == []  # nothing read, nothing written
     if kind == "symlink":
         shutil.rmtree(home.parent / f"{home.name}-elsewhere")
+
+
+def test_the_fingerprint_covers_the_compiled_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Entries made by another build of imagescope/_tarscan.c are a miss, not a stale answer."""
+    from imagescope import layers
+
+    monkeypatch.setattr(cache_module, "_FINGERPRINT", None)
+    with_scan = cache_module.fingerprint()
+    monkeypatch.setattr(cache_module, "_FINGERPRINT", None)
+    monkeypatch.setattr(layers, "_compiled_scan", None)
+    without = cache_module.fingerprint()
+    if sys.modules.get("imagescope._tarscan") is None:
+        assert with_scan == without  # no compiled scan here: both are the Python reader's
+    else:
+        assert with_scan != without
