@@ -1,4 +1,4 @@
-"""Hostile and broken input, case by case (README, "Hostile input"): names, headers, links,
+"""Hostile and broken input, case by case (docs/hostile-input.md): names, headers, links,
 empty layers, decompression bombs, digests that do not match, files that are not files.
 
 Each case runs `imagescope inspect` in-process under the failure contract of `tests.hostile`.
