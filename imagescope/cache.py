@@ -26,18 +26,11 @@ next `put`. Writes go to a unique temp file in the same directory and are rename
 behind. The cache directory is private (0700, files 0600): captured contents such as suspected
 secrets are stored with the entries.
 
-Whoever can write into the cache decides what imagescope reports, so:
-
-- the directories from `LayerCache.root` (`$XDG_CACHE_HOME/imagescope`) down to the directory
-  of the files are walked with `O_NOFOLLOW` from one open directory to the next, and each must
-  be a real directory (not a symbolic link) owned by this user and writable by neither group
-  nor others; otherwise the cache is not used at all, neither read nor written, and `warn` is
-  told why, once. The directories imagescope creates are created 0700;
-- a file is opened under its directory without following a link and without blocking (a FIFO),
-  and read only when it is a regular file no larger than `MAX_FILE_BYTES` of its kind, and
-  then no further than its size: anything else is a miss;
-- a write creates its temp file with `O_EXCL | O_NOFOLLOW` and renames it within the directory
-  it was checked in.
+Whoever can write into the cache decides what imagescope reports. So a cache whose directories
+(`untrusted`) are a symlink, another user's, or writable by group or others is neither read nor
+written; a cache file is read only when it is a regular file (a link is not followed, a FIFO
+not waited on) of at most `MAX_FILE_BYTES`, and no further than its size; a file that would be
+larger is not written.
 """
 
 from __future__ import annotations
@@ -78,18 +71,12 @@ _HEADER = struct.Struct("<8sHHQIQ")
 _CHECKSUM_BYTES = 16
 _KEY = re.compile(r"(?P<alg>[a-z0-9]+):(?P<hex>[0-9a-f]{32,128})")
 _TEMP_PREFIX = ".tmp-"
-# The largest file of each kind read (and written). A layer's entries take ~17 MiB per million
-# (60 MiB with incompressible 80-byte paths and every digest): 1 GiB holds well over ten
-# million entries, more than any real layer. A report holds no entries, only the wasted-file
-# and finding columns, bounded as well by the image's entries. An image record is a config
-# (at most 32 MiB, `sources.manifests.MAX_DOCUMENT_BYTES`) and at most 1000 layers' names.
-MAX_FILE_BYTES = {_LAYER_RECORD: 1 << 30, _IMAGE_RECORD: 64 << 20, _REPORT_RECORD: 1 << 30}
-_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-# The largest cache file read: a layer of a million entries encodes to well under 100 MiB; a
-# file past this is no entry imagescope wrote, and reading it whole could exhaust memory.
+# The largest cache file read or written. A layer's entries encode to ~17 MiB per million
+# (60 MiB with incompressible 80-byte names and every digest), so 1 GiB holds well over ten
+# million; a report or an image record is smaller than its image's entries. A file past this
+# is no entry imagescope wrote, and reading it whole could exhaust memory.
 MAX_FILE_BYTES = 1 << 30
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _STALE_TEMP_SECONDS = 24 * 3600  # a temp file this old belongs to a run that was killed
 _ZSTD_LEVEL = 3
 _NO_OFFSET = -1
@@ -140,6 +127,7 @@ class LayerCache:
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
         self._swept = False
+        self._refused: str | None = None  # why `untrusted` refused it: it stays refused
 
     @classmethod
     def default(cls) -> LayerCache:
@@ -240,11 +228,13 @@ class LayerCache:
     def untrusted(self) -> str | None:
         """Why this cache must not be used, or None: a directory of it (the ones imagescope
         makes, below the cache root) that is a symlink, another user's, or writable by group or
-        others could feed this user's runs entries someone else wrote."""
+        others could feed this user's runs entries someone else wrote. A directory that cannot
+        exist (a file on its path: no home directory) is no reason; the cache just stays empty.
+        """
         for directory in self._own_directories():
             try:
                 info = os.lstat(directory)
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):
                 continue
             except OSError as exc:
                 return f"{directory} cannot be checked ({exc.strerror})"
@@ -255,8 +245,16 @@ class LayerCache:
             if info.st_uid != os.geteuid():
                 return f"{directory} belongs to another user (uid {info.st_uid})"
             if info.st_mode & 0o022:
-                return f"{directory} is writable by others (mode {info.st_mode & 0o777:o})"
+                whom = "others" if info.st_mode & 0o002 else "its group"
+                return f"{directory} is writable by {whom} (mode {info.st_mode & 0o777:o})"
         return None
+
+    def _trusted(self) -> bool:
+        """Whether the directories may be used now (checked at every read and write, so a
+        directory made or swapped since counts); once refused, the cache stays unused."""
+        if self._refused is None:
+            self._refused = self.untrusted()
+        return self._refused is None
 
     def _own_directories(self) -> list[Path]:
         """The cache directory and the parents imagescope made for it (up to `imagescope`)."""
@@ -272,10 +270,10 @@ class LayerCache:
         regular file (a symlink is not followed, a FIFO not waited on) or one larger than
         MAX_FILE_BYTES."""
         path = self._path(key, kind)
-        if path is None:
+        if path is None or not self._trusted():
             return None
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            fd = os.open(path, _READ_FLAGS)
         except OSError:
             return None
         try:
@@ -303,17 +301,23 @@ class LayerCache:
     def _make_directories(self) -> None:
         """The cache directory and its missing parents up to `imagescope`, each 0700."""
         own = self._own_directories()
-        own[-1].parent.mkdir(parents=True, exist_ok=True)  # the cache root ($XDG_CACHE_HOME)
+        own[-1].parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # $XDG_CACHE_HOME
         for directory in reversed(own):
             with contextlib.suppress(FileExistsError):
                 os.mkdir(directory, 0o700)
 
     def _write(self, key: str, kind: int, payload: bytes) -> bool:
+        """Store one entry file; False when the cache is untrusted, the file would be larger
+        than MAX_FILE_BYTES (it could never be read back) or the write failed."""
         path = self._path(key, kind)
         assert path is not None
         data = _wrap(payload, kind, key)
+        if len(data) > MAX_FILE_BYTES or not self._trusted():
+            return False
         try:
             self._make_directories()
+            if not self._trusted():  # (what it made, or found made meanwhile)
+                return False
             self._sweep()
             import tempfile  # (5 ms to import: a run answered from the cache writes nothing)
 

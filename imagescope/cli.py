@@ -17,11 +17,12 @@ from imagescope import __version__
 from imagescope.errors import ExitCode, ImagescopeError, OutputError
 from imagescope.gates import GateResult, GateSettings
 from imagescope.limits import DEFAULT_MAX_LAYER_RATIO, RATIO_FLOOR_BYTES, ReadLimits
+from imagescope.render import FORMATS, Page
 from imagescope.sizes import Growth, parse_growth, parse_ratio, parse_size
 
 _T = TypeVar("_T")
 
-_FORMATS = ("table", "json", "markdown")
+_FORMATS = FORMATS
 
 
 def _check_output_path(output: Path | None) -> None:
@@ -341,6 +342,11 @@ def _finish(text: str, output: Path | None, results: list[GateResult]) -> None:
         sys.exit(ExitCode.GATE_FAILED)
 
 
+def _page(output: Path | None, top: int) -> Page:
+    width, color = _terminal_width(output)
+    return Page(top=top, width=width, color=color)
+
+
 def _terminal_width(output: Path | None) -> tuple[int, bool]:
     """The table width and colour: the terminal's; `COLUMNS` (if a number) or 120 otherwise."""
     to_terminal = output is None and sys.stdout.isatty()
@@ -393,20 +399,9 @@ def inspect(reference: str, output_format: str, output: Path | None, top: int, p
     report = loader.run(api.inspect, reference, base=named)
     loader.report_stats()
     results = check_report(report, settings)
+    from imagescope.render import render_report
 
-    if output_format == "json":
-        from imagescope.render import json as json_render
-
-        text = json_render.render(report, results)
-    elif output_format == "markdown":
-        from imagescope.render import markdown
-
-        text = markdown.render(report, top=top, gate_results=results)
-    else:
-        from imagescope.render import terminal
-
-        width, color = _terminal_width(output)
-        text = terminal.render(report, top=top, width=width, color=color, gate_results=results)
+    text = render_report(output_format, report, results, _page(output, top))
     _finish(text, output, results)
 
 
@@ -449,26 +444,15 @@ def diff(old_reference: str, new_reference: str, output_format: str, output: Pat
     changes, old, new = loader.run(api.compare, old_reference, new_reference, base=named)
     loader.report_stats()
     results = check_diff(changes, old, new, settings)
+    from imagescope.render import render_diff
 
-    if output_format == "json":
-        from imagescope.render import json as json_render
-
-        text = json_render.render_diff(changes, results, top=max(top, 100))
-    elif output_format == "markdown":
-        from imagescope.render import markdown_diff
-
-        text = markdown_diff.render(changes, results, top=top)
-    else:
-        from imagescope.render import terminal
-
-        width, color = _terminal_width(output)
-        text = terminal.render_diff(changes, results, top=top, width=width, color=color)
+    text = render_diff(output_format, changes, results, _page(output, top))
     _finish(text, output, results)
 
 
 def _say(line: str) -> None:
     """One line on stderr; what it quotes (image data, arguments) escaped as reports escape it."""
-    from imagescope.render.terminal import printable
+    from imagescope.render.text import printable
 
     click.echo(printable(line), err=True)
 

@@ -24,7 +24,7 @@ from imagescope.gates import GateResult
 from imagescope.overlay import HiddenHow
 from imagescope.recommend import Recommendation
 from imagescope.render.json import MAX_FILES_PER_FINDING
-from imagescope.render.terminal import printable, size
+from imagescope.render.text import clip, one_line, printable, size
 from imagescope.render.waste_words import (
     base_layers_text,
     base_origin,
@@ -69,18 +69,9 @@ _BACKTICKS = re.compile(r"`+")
 
 # --- escaping -----------------------------------------------------------------------------
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def _one_line(text: str) -> str:
-    """Whitespace runs (newlines included) as one space; control characters escaped."""
-    return printable(" ".join(text.split()))
-
-
 def escape_text(text: str) -> str:
     """Prose as literal text in Markdown, table cells included."""
-    return _escape(_one_line(text))
+    return _escape(one_line(text))
 
 
 def _escape(text: str) -> str:
@@ -89,7 +80,7 @@ def _escape(text: str) -> str:
 
 def _html(text: str) -> str:
     """Literal text inside an HTML block (a `<summary>`), where Markdown is not parsed."""
-    return _one_line(text).translate(_HTML_ESCAPES)
+    return one_line(text).translate(_HTML_ESCAPES)
 
 
 def code(text: str, *, cell: bool = False) -> str:
@@ -110,7 +101,7 @@ def code(text: str, *, cell: bool = False) -> str:
 
 def inline(text: str, *, cell: bool = False) -> str:
     """Prose where `paired backticks` mark code (titles, changes): code kept, the rest escaped."""
-    parts = _CODE_PAIR.split(_one_line(text))
+    parts = _CODE_PAIR.split(one_line(text))
     return "".join(code(part, cell=cell) if odd else _escape(part)
                    for odd, part in ((i % 2 == 1, p) for i, p in enumerate(parts)))
 
@@ -293,7 +284,7 @@ def _assemble(report: Report, parts: _Parts, plan: _Plan, natural: _Plan) -> str
                     else f"lists the largest {MAX_FILES_PER_FINDING:,}")
         listed = f"{len(shown):,} of {count:,}" if len(shown) < count else f"{count:,}"
         summary = (f"Finding {block.number}: {listed} file{'' if count == 1 else 's'} — "
-                   f"{_html(_clip(block.title, MAX_SUMMARY_TITLE_CHARS))}")
+                   f"{_html(clip(block.title, MAX_SUMMARY_TITLE_CHARS))}")
         out.append(_details(summary, [
             block.head,
             _table(["Size", "Steps", "Path"], ["---:", "---", "---"], shown),
@@ -335,13 +326,13 @@ def _more(noun: str, *, cut: int, beyond_top: int = 0,
 
 def _head(report: Report) -> str:
     image, summary = report.image, report.summary
-    facts = [escape_text(_clip(image.source, MAX_REFERENCE_CHARS))]
+    facts = [escape_text(clip(image.source, MAX_REFERENCE_CHARS))]
     if image.platform:
-        facts.append(escape_text(_clip(image.platform, MAX_REFERENCE_CHARS)))
+        facts.append(escape_text(clip(image.platform, MAX_REFERENCE_CHARS)))
     if image.image_id:
-        facts.append(f"ID {code(_clip(image.image_id, MAX_REFERENCE_CHARS))}")
+        facts.append(f"ID {code(clip(image.image_id, MAX_REFERENCE_CHARS))}")
     if image.repo_digest:
-        facts.append(f"digest {code(_clip(image.repo_digest, MAX_REFERENCE_CHARS))}")
+        facts.append(f"digest {code(clip(image.repo_digest, MAX_REFERENCE_CHARS))}")
     wasted = f"**{_bytes(summary.wasted_bytes)}**" if summary.wasted_bytes else "none"
     rows = [
         ("Shipped (all layers)", _bytes(summary.total_bytes)),
@@ -355,7 +346,7 @@ def _head(report: Report) -> str:
     ]
     if report.base is not None:
         base = report.base
-        origin = escape_text(_clip(base_origin(base), MAX_REFERENCE_CHARS))
+        origin = escape_text(clip(base_origin(base), MAX_REFERENCE_CHARS))
         rows.append(("Base image",
                      f"{base_layers_text(base)}, {_bytes(base.base_bytes)} (from {origin})"))
         rows += [(f"↳ {label}", _bytes(nbytes)) for label, nbytes in waste_split(base)]
@@ -365,14 +356,14 @@ def _head(report: Report) -> str:
                      f"**{_bytes(report.optimized_bytes)}**, saves {_bytes(saved)}"))
     lines = [
         MARKER,
-        f"## imagescope: {code(_clip(image.reference, MAX_REFERENCE_CHARS))}",
+        f"## imagescope: {code(clip(image.reference, MAX_REFERENCE_CHARS))}",
         "",
         " · ".join(facts),
         "",
         _table(["Summary", "Size"], ["---", "---:"], [f"| {a} | {b} |\n" for a, b in rows]),
     ]
     warnings = report.warnings[:MAX_WARNINGS]
-    lines += [f"> **Warning:** {escape_text(_clip(w, MAX_WARNING_CHARS))}  " for w in warnings]
+    lines += [f"> **Warning:** {escape_text(clip(w, MAX_WARNING_CHARS))}  " for w in warnings]
     if len(report.warnings) > len(warnings):
         lines.append(f"> … {len(report.warnings) - len(warnings)} more warnings.")
     if warnings:
@@ -390,7 +381,7 @@ def _findings_head(findings: list[Finding], top: int) -> str:
 
 
 def _finding_row(number: int, finding: Finding) -> str:
-    title = inline(_clip(finding.title, MAX_TITLE_CHARS), cell=True)
+    title = inline(clip(finding.title, MAX_TITLE_CHARS), cell=True)
     nbytes = size(finding.bytes) if finding.bytes else "-"
     return f"| {number} | {finding.severity} | {nbytes} | {_steps(finding.layers)} | {title} |\n"
 
@@ -401,12 +392,12 @@ def _recommendation(number: int, rec: Recommendation) -> str:
         facts.append(f"saves {_bytes(rec.saved_bytes)}")
     if rec.steps:
         facts.append(f"step{'s' if len(rec.steps) > 1 else ''} {_steps(rec.steps)}")
-    head = f"**{number}. {inline(_clip(rec.title, MAX_TITLE_CHARS))}**"
+    head = f"**{number}. {inline(clip(rec.title, MAX_TITLE_CHARS))}**"
     if facts:
         head += " · " + " · ".join(facts)
     change = rec.change.strip("\n")
     shortened = len(change) > MAX_CHANGE_CHARS
-    change = _clip(change, MAX_CHANGE_CHARS)
+    change = clip(change, MAX_CHANGE_CHARS)
     lines = change.split("\n")
     if len(lines) == 1:
         body = [f"{head}  ", f"Change: {inline(change)}"]
@@ -426,7 +417,7 @@ def _layer_row(report: Report, layer: LayerReport) -> str:
     if layer.index < base_layers(report):
         instruction = "base image"
     elif layer.instruction:
-        instruction = code(_one_line(_clip(layer.instruction, MAX_INSTRUCTION_CHARS)), cell=True)
+        instruction = code(one_line(clip(layer.instruction, MAX_INSTRUCTION_CHARS)), cell=True)
     return (f"| {layer.index} | {size(layer.stored_bytes)} | {size(layer.added_bytes)} "
             f"| {size(layer.wasted_bytes)} | {instruction} |\n")
 
@@ -438,9 +429,9 @@ def _wasted_row(wasted: WastedFile) -> str:
 
 
 def _finding_block_head(number: int, finding: Finding) -> str:
-    lines = [f"**{number}. {inline(_clip(finding.title, MAX_TITLE_CHARS))}**  "]
+    lines = [f"**{number}. {inline(clip(finding.title, MAX_TITLE_CHARS))}**  "]
     if finding.detail:
-        lines.append(f"{inline(_clip(finding.detail, MAX_TITLE_CHARS))}  ")
+        lines.append(f"{inline(clip(finding.detail, MAX_TITLE_CHARS))}  ")
     count = len(finding.files)
     removable = " · removable from the final image" if finding.removable else ""
     lines.append(f"{finding.severity} · {_bytes(finding.bytes)} in {count:,} "

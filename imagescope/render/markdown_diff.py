@@ -7,19 +7,12 @@ from collections.abc import Sequence
 from imagescope.diff import Change, Diff, FileChange, FindingChange, StepChange
 from imagescope.gates import GateResult
 from imagescope.render.markdown import MAX_COMMENT_CHARS, code, gates_section, inline
-from imagescope.render.terminal import size
+from imagescope.render.text import clip, signed, size
 
 MARKER = "<!-- imagescope-diff -->"
 MAX_INSTRUCTION_CHARS = 120
 _STATUS_LABEL = {"unchanged": "unchanged", "rebuilt": "rebuilt", "changed": "changed",
                  "added": "**added**", "removed": "~~removed~~"}
-
-
-def signed(nbytes: int) -> str:
-    """A size change with its sign; `±0 B` for none."""
-    if nbytes == 0:
-        return "±0 B"
-    return ("+" if nbytes > 0 else "−") + size(abs(nbytes))
 
 
 def percent(change: Change) -> str:
@@ -47,8 +40,7 @@ def headline(diff: Diff) -> str:
 
 
 def _clip(text: str, limit: int = MAX_INSTRUCTION_CHARS) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clip(" ".join(text.split()), limit)
 
 
 def _row(cells: Sequence[str]) -> str:

@@ -20,7 +20,8 @@ from rich.progress import (
 from rich.progress import Progress as RichBar
 
 from imagescope.progress import Progress
-from imagescope.render.terminal import literal, printable
+from imagescope.render.terminal import literal
+from imagescope.render.text import printable
 
 _REFRESH_SECONDS = 0.1
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 
-import humanize
 from rich.console import Console, Group, OverflowMethod, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -14,6 +13,7 @@ from imagescope.diff import Change, Diff
 from imagescope.findings.model import Severity
 from imagescope.gates import GateResult
 from imagescope.overlay import HiddenHow
+from imagescope.render.text import one_line, printable, signed, size
 from imagescope.render.waste_words import (
     base_layers_text,
     base_origin,
@@ -27,36 +27,6 @@ _HOW_LABEL = {
     HiddenHow.OVERWRITTEN: "overwritten",
     HiddenHow.IDENTICAL_REWRITE: "identical rewrite",
 }
-
-
-def size(nbytes: int | None) -> str:
-    """Binary-unit size for people; exact figures live in the JSON output."""
-    if nbytes is None:
-        return "-"
-    if nbytes < 1024:
-        return f"{nbytes} B"
-    return humanize.naturalsize(nbytes, binary=True, format="%.1f")
-
-
-# C0 and C1 control characters and DEL: a name could otherwise move the cursor, clear the screen,
-# open a hyperlink (OSC 8) or break a table row. Bidirectional overrides and isolates: they would
-# reorder what follows them on screen (`txt.exe` shown as `exe.txt`).
-_CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
-_CONTROL_ESCAPES |= {code: f"\\u{code:04x}" for code in (0x061C, 0x200E, 0x200F,
-                                                           *range(0x202A, 0x202F),
-                                                           *range(0x2066, 0x206A))}
-
-
-def printable(path: str) -> str:
-    """Text from the image made safe to print: undecodable bytes and control characters shown
-    as \\xNN escapes, bidirectional controls as \\uNNNN.
-
-    Every renderer passes what it takes from the image (paths, instructions, references, titles
-    quoting them) through here; rich markup in it is kept literal by wrapping it in `Text`
-    (`literal`), never in a markup string.
-    """
-    text = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return text.translate(_CONTROL_ESCAPES)
 
 
 def literal(text: str, style: str = "", *, no_wrap: bool | None = None,
@@ -114,7 +84,7 @@ def renderables(report: Report, *, top: int) -> list[RenderableType]:
             size(layer.stored_bytes),
             size(layer.added_bytes),
             Text(size(layer.wasted_bytes), style="red" if layer.wasted_bytes else ""),
-            Text(_one_line(layer_name(report, layer.index))),
+            Text(one_line(layer_name(report, layer.index))),
         )
 
     parts: list[RenderableType] = [*heads, Text(), layers]
@@ -164,7 +134,7 @@ def _findings(report: Report, *, top: int) -> list[RenderableType]:
         table.add_row(Text(str(finding.severity), style=_SEVERITY_STYLE[finding.severity]),
                       size(finding.bytes) if finding.bytes else "-",
                       ", ".join(str(i) for i in finding.layers) or "-",
-                      Text(_one_line(finding.title)))
+                      Text(one_line(finding.title)))
     return [Text(), table]
 
 
@@ -202,7 +172,7 @@ def _recommendations(report: Report, *, top: int) -> list[RenderableType]:
         if rec.steps:
             facts.append(f"step{'s' if len(rec.steps) > 1 else ''} "
                          + ", ".join(str(i) for i in rec.steps))
-        body = [Text(_one_line(rec.title), style="bold")]
+        body = [Text(one_line(rec.title), style="bold")]
         if facts:
             body.append(Text(" · ".join(facts), style="dim"))
         prose, snippet = split_change(rec.change)
@@ -225,11 +195,6 @@ def _recommendations(report: Report, *, top: int) -> list[RenderableType]:
     return parts
 
 
-def _one_line(text: str) -> str:
-    """Prose on one line: whitespace runs (line breaks, CR included) as one space, escaped."""
-    return printable(" ".join(text.split()))
-
-
 def render(report: Report, *, top: int, width: int = 100, color: bool = False,
            gate_results: Sequence[GateResult] = ()) -> str:
     """The report as text of the given width (ANSI colours only when `color`)."""
@@ -249,7 +214,6 @@ def _to_text(parts: list[RenderableType], *, width: int, color: bool) -> str:
 def diff_renderables(diff: Diff, gate_results: Sequence[GateResult] = (), *,
                      top: int) -> list[RenderableType]:
     """Sizes old → new, shared layers, changed steps, findings, the largest file changes."""
-    from imagescope.render.markdown_diff import signed
 
     def row(label: str, change: Change) -> tuple[str, str, str, str]:
         pct = f" ({change.percent:+.1f}%)" if change.percent is not None else ""
@@ -284,7 +248,7 @@ def diff_renderables(diff: Diff, gate_results: Sequence[GateResult] = (), *,
             text = f"{step.old_instruction} → {step.new_instruction}"
         steps.add_row("-" if step.new_index is None else str(step.new_index), step.status,
                       signed(step.added_bytes.delta), signed(step.wasted_bytes.delta),
-                      Text(_one_line(text)))
+                      Text(one_line(text)))
     parts += [Text(), steps]
     for title, changes, new in (("New findings", diff.new_findings, True),
                                 ("Resolved findings", diff.resolved_findings, False)):
@@ -292,7 +256,7 @@ def diff_renderables(diff: Diff, gate_results: Sequence[GateResult] = (), *,
             parts.append(Text(f"{title} ({len(changes)})", style="bold"))
             for change in changes[:top]:
                 nbytes = change.bytes.new if new else change.bytes.old
-                parts.append(Text(f"  {size(nbytes):>10}  {_one_line(change.title)}"))
+                parts.append(Text(f"  {size(nbytes):>10}  {one_line(change.title)}"))
     if diff.files and top:
         files = Table(title=f"Files ({min(top, len(diff.files))} of {len(diff.files)} changed)",
                       title_justify="left", expand=True)
@@ -315,7 +279,7 @@ def _gate_lines(results: Sequence[GateResult]) -> list[RenderableType]:
     for result in results:
         mark, style = ("PASS", "green") if result.passed else ("FAIL", "bold red")
         lines.append(Text.assemble((f"{mark} ", style),
-                                   _one_line(f"{result.gate}: {result.message}")))
+                                   one_line(f"{result.gate}: {result.message}")))
     return lines
 
 
