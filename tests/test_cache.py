@@ -3,6 +3,8 @@ rewritten, concurrent writers, and the same figures whichever source filled it."
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -125,6 +127,84 @@ def test_without_a_home_directory_the_cache_is_unused(monkeypatch: pytest.Monkey
     cache = LayerCache.default()
     assert not cache.put(DIFF_ID, sample_entries())
     assert cache.get(DIFF_ID) is None
+
+
+def test_without_a_home_directory_nothing_is_said(monkeypatch: pytest.MonkeyPatch,
+                                                 legacy_archive: Path) -> None:
+    """No home (an arbitrary UID in a container) is no untrusted cache: the run says nothing."""
+    from imagescope.cli import main
+
+    def no_home() -> Path:
+        raise KeyError("getpwuid(): uid not found: 12345")
+
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setattr(Path, "home", no_home)
+    assert LayerCache.default().untrusted() is None
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()), \
+            pytest.raises(SystemExit) as exit_status:
+        main(["inspect", str(legacy_archive), "--format", "json"])
+    assert (exit_status.value.code, stderr.getvalue()) == (0, "")
+
+
+def make_untrusted(directory: Path, how: str) -> None:
+    """Make `directory` (an existing, trusted one) untrustworthy in the way `how` says."""
+    if how == "symlink":
+        moved = directory.with_name(directory.name + "-real")
+        directory.rename(moved)
+        directory.symlink_to(moved)
+    elif how == "group-writable":
+        directory.chmod(0o770)
+    elif how == "world-writable":
+        directory.chmod(0o703)
+    else:
+        os.chown(directory, 12345, 12345)
+
+
+@pytest.mark.parametrize("level", ["imagescope", "layers", "v1"])
+@pytest.mark.parametrize("how, reason", [
+    ("symlink", "is a symlink"), ("group-writable", "is writable by its group (mode 770)"),
+    ("world-writable", "is writable by others (mode 703)"),
+    ("foreign", "belongs to another user (uid 12345)")])
+def test_an_untrusted_directory_is_neither_read_nor_written(private_cache_home: Path, level: str,
+                                                            how: str, reason: str) -> None:
+    """Any directory from the cache root down, not only the root: a hit would be someone
+    else's answer, a write would hand them this user's captured contents."""
+    if how == "foreign" and os.geteuid() != 0:
+        pytest.skip("making a directory another user's needs root")
+    cache = LayerCache.default()
+    assert cache.put(DIFF_ID, sample_entries())
+    directory = {"imagescope": cache.directory.parents[1], "layers": cache.directory.parent,
+                 "v1": cache.directory}[level]
+    make_untrusted(directory, how)
+    before = sorted(p.name for p in private_cache_home.rglob("*"))
+    cache = LayerCache.default()
+    assert cache.untrusted() == f"{directory} {reason}"
+    assert cache.get(DIFF_ID) is None
+    assert not cache.put(OTHER_DIFF_ID, sample_entries())
+    assert cache.get_image(DIFF_ID) is None and cache.get_report(DIFF_ID) is None
+    assert sorted(p.name for p in private_cache_home.rglob("*")) == before
+
+
+def test_a_cache_refused_once_stays_refused(tmp_path: Path) -> None:
+    """Not used at all means not after a repair mid-run either: a run sees one cache."""
+    cache = LayerCache(tmp_path / "c")
+    assert cache.put(DIFF_ID, sample_entries())
+    (tmp_path / "c").chmod(0o777)
+    assert cache.get(DIFF_ID) is None
+    (tmp_path / "c").chmod(0o700)
+    assert cache.get(DIFF_ID) is None and not cache.put(OTHER_DIFF_ID, [])
+    assert LayerCache(tmp_path / "c").get(DIFF_ID) is not None  # a new run trusts it again
+
+
+def test_an_entry_too_large_to_be_read_back_is_not_written(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache_module, "MAX_FILE_BYTES", 200)  # an empty layer's is 157 bytes
+    cache = LayerCache(tmp_path / "c")
+    assert not cache.put(DIFF_ID, sample_entries())
+    assert cache_files(tmp_path / "c") == []
+    assert cache.put(DIFF_ID, [])  # (an empty layer's entry is smaller)
+    assert cache.get(DIFF_ID) == []
 
 
 def test_image_records_are_verified_by_their_config_digest(tmp_path: Path) -> None:

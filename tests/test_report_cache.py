@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from imagescope.render import json as json_render
 from imagescope.render import markdown, terminal
 from imagescope.report import Report
 from imagescope.sources import identify, load
+from tests.hostile import time_limit
 from tests.test_formats import EXPECTED_SUMMARY, EXPECTED_WASTED_FILES, reference_layers
 
 
@@ -218,6 +220,29 @@ def test_a_damaged_report_is_a_miss_and_is_rewritten(archive: Path, tmp_path: Pa
     stats = ReadStats()
     assert inspect(str(archive), cache=cache, stats=stats) == expected
     assert stats.reports_from_cache == 0
+    stats = ReadStats()
+    assert inspect(str(archive), cache=cache, stats=stats) == expected
+    assert stats.reports_from_cache == 1
+
+
+@pytest.mark.parametrize("hostile", ["a link to /dev/zero", "a FIFO"])
+def test_a_report_file_that_never_ends_or_never_answers_is_a_miss(archive: Path, tmp_path: Path,
+                                                                  hostile: str) -> None:
+    """Read unbounded, a link to /dev/zero fills memory and a FIFO blocks for ever: either is
+    a miss at once, and the next inspect stores a real report in its place."""
+    cache = LayerCache(tmp_path / "cache")
+    expected = inspect(str(archive), cache=cache)
+    [stored] = stored_reports(cache)
+    stored.unlink()
+    if hostile == "a FIFO":
+        os.mkfifo(stored)
+    else:
+        stored.symlink_to("/dev/zero")
+    stats = ReadStats()
+    with time_limit(10):
+        assert inspect(str(archive), cache=cache, stats=stats) == expected
+    assert (stats.reports_from_cache, stats.layers_from_cache) == (0, 5)
+    assert stored.is_file() and not stored.is_symlink()  # replaced, never written through
     stats = ReadStats()
     assert inspect(str(archive), cache=cache, stats=stats) == expected
     assert stats.reports_from_cache == 1
