@@ -100,7 +100,7 @@ def read(text: str) -> Page:
 
 SUMMARY = ["Summary", "Size"]
 FINDINGS = ["#", "Severity", "Size", "Steps", "Finding"]
-LAYERS = ["#", "Stored", "Added", "Wasted", "Instruction"]
+LAYERS = ["Step", "Stored", "Added", "Wasted", "Instruction"]
 WASTED = ["Size", "How", "Steps", "Path"]
 FINDING_FILES = ["Size", "Steps", "Path"]
 

@@ -262,7 +262,7 @@ def _assemble(report: Report, parts: _Parts, plan: _Plan, natural: _Plan) -> str
 
     if plan.layers:
         out.append(_details(f"Layers ({len(parts.layer_rows)})", [
-            _table(["#", "Stored", "Added", "Wasted", "Instruction"],
+            _table(["Step", "Stored", "Added", "Wasted", "Instruction"],
                    ["---:", "---:", "---:", "---:", "---"], parts.layer_rows[:plan.layers]),
             *_more("layer", cut=len(parts.layer_rows) - plan.layers),
         ]))

@@ -73,7 +73,7 @@ def renderables(report: Report, *, top: int) -> list[RenderableType]:
             head.add_row("", f"{size(nbytes)}  {label}")
 
     layers = Table(title="Layers", title_justify="left", expand=True)
-    layers.add_column("#", justify="right", no_wrap=True)
+    layers.add_column("Step", justify="right", no_wrap=True)
     layers.add_column("Stored", justify="right", no_wrap=True)
     layers.add_column("Files", justify="right", no_wrap=True)
     layers.add_column("Wasted", justify="right", no_wrap=True)
@@ -94,13 +94,13 @@ def renderables(report: Report, *, top: int) -> list[RenderableType]:
                             f"{len(report.wasted_files)})", title_justify="left", expand=True)
         files.add_column("Bytes", justify="right", no_wrap=True)
         files.add_column("How", no_wrap=True)
-        files.add_column("Layers", no_wrap=True)
+        files.add_column("Steps", no_wrap=True)
         files.add_column("Path", overflow="fold", ratio=1)
         for wasted in report.wasted_files[:top]:
             files.add_row(size(wasted.bytes), _HOW_LABEL[wasted.how],
                           f"#{wasted.layer_index} → #{wasted.hidden_by_layer}",
                           literal(wasted.path))
-        parts.append(Text("Layers: the step that wrote the file → the step that hid it.",
+        parts.append(Text("Steps: the step that wrote the file → the step that hid it.",
                           style="dim"))
         parts.insert(-1, files)
     elif not report.wasted_files:
