@@ -108,7 +108,7 @@ def test_markdown_keeps_image_text_out_of_the_markup(images: tuple[Path, Path],
     for rows in page.tables:  # no pipe or line break from the image split a row
         assert {len(row) for row in rows} == {len(rows[0])}, rows
     if command == "inspect":
-        steps = [row[4] for row in table(page, ["#", "Stored", "Added", "Wasted", "Instruction"])]
+        steps = [row[4] for row in table(page, ["Step", "Stored", "Added", "Wasted", "Instruction"])]
         assert steps[1] == printable(" ".join(HISTORY.split()))
         assert steps[2] == "RUN rm \\x1b[2J stuff"
         paths = [row[3] for row in table(page, ["Size", "How", "Steps", "Path"])]
