@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from imagescope import findings
-from imagescope.cache import LayerCache, ReadStats
+from imagescope.cache import LayerCache, ReadStats, collector_paused
 from imagescope.findings.view import ImageView
 from imagescope.history import base_layer_count
 from imagescope.layers import fill_digests
@@ -22,6 +22,7 @@ from imagescope.report import Report, base_image, build_report
 
 if TYPE_CHECKING:  # imported by compare: an inspect never loads the diff machinery
     from imagescope.diff import Diff
+from imagescope import report_codec
 from imagescope.report_codec import image_key
 from imagescope.sources.verify import DeferredChecks
 
@@ -117,7 +118,7 @@ def inspect(reference: str, *, pull: str = "missing", platform: str | None = Non
     if cache is not None:
         known = identify(reference, pull=pull, platform=platform, progress=progress,
                          cache=cache, stats=stats, limits=limits)
-        stored = cache.get_report(_report_key(known, base)) if known is not None else None
+        stored = _stored_report(cache, _report_key(known, base)) if known is not None else None
         if stored is not None:
             stats.reports_from_cache += 1
             return stored
@@ -126,8 +127,20 @@ def inspect(reference: str, *, pull: str = "missing", platform: str | None = Non
     with settled([image]):
         report = analyze(image, base)
     if cache is not None and limits.verify:
-        cache.put_report(_report_key(image, base), report)
+        cache.put_report(_report_key(image, base), report_codec.encode(report))
     return report
+
+
+def _stored_report(cache: LayerCache, key: str | None) -> Report | None:
+    """The report the cache holds for `key`; None when it holds none, or none that decodes."""
+    encoded = cache.get_report(key)
+    if encoded is None:
+        return None
+    try:
+        with collector_paused():
+            return report_codec.decode(encoded)
+    except ValueError:
+        return None
 
 
 def _report_key(image: Image, base: BaseRef | None) -> str | None:

@@ -56,9 +56,7 @@ from typing import Any
 import xxhash
 import zstandard
 
-from imagescope import report_codec
 from imagescope.model import Entry, EntryKind
-from imagescope.report import Report
 
 FORMAT_VERSION = 1
 MAGIC = b"imgscope"
@@ -199,22 +197,22 @@ class LayerCache:
 
     # ------------------------------------------------------------------ reports
 
-    def get_report(self, key: str | None) -> Report | None:
-        """The report stored under the image identity `key`, or None."""
+    def get_report(self, key: str | None) -> bytes | None:
+        """The encoded report stored under the image identity `key` (`report_codec`), or None.
+        The cache keeps bytes: what a report is belongs to the layers above it."""
         payload = self._read(key, _REPORT_RECORD)
         if payload is None:
             return None
         try:
-            with _collector_paused():
-                return report_codec.decode(_decompress(payload))
+            return _decompress(payload)
         except ValueError:
             return None
 
-    def put_report(self, key: str | None, report: Report) -> bool:
-        """Store the report of the image identity `key`; True when written."""
+    def put_report(self, key: str | None, encoded: bytes) -> bool:
+        """Store the encoded report of the image identity `key`; True when written."""
         if key is None or self._path(key, _REPORT_RECORD) is None:
             return False
-        return self._write(key, _REPORT_RECORD, _compress(report_codec.encode(report)))
+        return self._write(key, _REPORT_RECORD, _compress(encoded))
 
     # ------------------------------------------------------------------ files
 
@@ -438,7 +436,7 @@ def digests_incomplete(entries: Iterable[Entry]) -> bool:
 # ---------------------------------------------------------------------- encoding
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Pause the cyclic GC: creating 10⁶ entries otherwise triggers collections that cost 4x
     the work itself (entries hold no cycles)."""
     enabled = gc.isenabled()
@@ -500,7 +498,7 @@ def encode_entries(entries: list[Entry], offset_base: int | None) -> bytes:
 def decode_entries(payload: bytes, offset_base: int | None) -> list[Entry]:
     """The entries `encode_entries` made `payload` of, offsets rebased to `offset_base`;
     ValueError (or another error of marshal's) for a payload it did not make."""
-    with _collector_paused():
+    with collector_paused():
         return _decoded(payload, offset_base)
 
 
