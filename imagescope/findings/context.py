@@ -1,7 +1,8 @@
 """Build-context leaks: files a COPY/ADD brought in that the image does not need (pure).
 
-Only files alive in the final image and written by a COPY or ADD step count (a base image's root
-filesystem is not the build context). A path counts at the shallowest directory that matches,
+Only files alive in the final image that a COPY or ADD step brought in count, wherever their live
+copy ended up (a later `chmod -R` rewrites them; they still came from the context; the finding
+names the COPY); a base image's root filesystem is not the build context. A path counts at the shallowest directory that matches,
 so `tests/__pycache__/x.pyc` is a test file. Installed-package trees (`site-packages`,
 `dist-packages`) are not the build context, even when a builder stage's are copied in. A
 `node_modules/` counts only when the step that copied it also copied the `package.json` beside
@@ -16,6 +17,7 @@ from collections.abc import Iterable
 from imagescope.findings.model import Category, Finding, Severity, make_finding
 from imagescope.findings.tables import PathTable, alive_refs, steps_text
 from imagescope.findings.view import ImageView, LiveFile
+from imagescope.model import EntryKind
 
 RULE = "build-context"
 
@@ -82,7 +84,8 @@ def find(view: ImageView) -> list[Finding]:
     context_layers = {i for i in range(len(view.image.layers)) if view.is_context_step(i)}
     if not context_layers:
         return []
-    copied = (f for f in view.live_files if f.layer_index in context_layers)
+    brought_by = _brought_by(view, context_layers)
+    copied = (f for f in view.live_files if f.path in brought_by)
     grouped = _TABLE.group(copied)
     if "node_modules" in grouped:
         grouped["node_modules"] = _beside_an_app(view, grouped["node_modules"])
@@ -91,15 +94,35 @@ def find(view: ImageView) -> list[Finding]:
         refs = alive_refs(view, files)
         if not refs:
             continue
-        layers = tuple(sorted({r.layer_index for r in refs}))
+        layers = tuple(sorted({brought_by.get(r.path[1:], r.layer_index) for r in refs}))
         findings.append(make_finding(
             rule=RULE, category=Category.BUILD_CONTEXT,
             severity=SEVERITY.get(subject, Severity.LOW),
             title=f"{LABELS.get(subject, subject)} copied into the image: {len(refs)} file(s)",
-            subject=subject, files=refs, removable=True,
+            subject=subject, files=refs, removable=True, layers=layers,
             detail=f"copied by {steps_text(view, layers)}; keep it out with .dockerignore",
         ))
     return findings
+
+
+def _brought_by(view: ImageView, context_layers: set[int]) -> dict[str, int]:
+    """Live paths a COPY/ADD brought in → that step: a live copy from the step itself, or from
+    a later step that rewrote it (`RUN chmod -R`, `chown -R`, `touch`): the path still came from
+    the build context."""
+    first_copied: dict[str, int] = {}
+    for index in sorted(context_layers):
+        for entry in view.image.layers[index].entries:
+            if entry.kind is EntryKind.FILE:
+                first_copied.setdefault(entry.path, index)
+    brought: dict[str, int] = {}
+    for live in view.live_files:
+        if live.layer_index in context_layers:
+            brought[live.path] = live.layer_index
+            continue
+        origin = first_copied.get(live.path)
+        if origin is not None and origin < live.layer_index:
+            brought[live.path] = origin
+    return brought
 
 
 def _beside_an_app(view: ImageView, files: list[LiveFile]) -> list[LiveFile]:

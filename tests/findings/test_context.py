@@ -126,3 +126,34 @@ def test_dockerignore_lines_for_the_kinds_found_in_a_fixed_order() -> None:
 def test_every_kind_has_a_label_and_dockerignore_lines() -> None:
     subjects = {subject for subject, _ in context.CONTEXT_FILES}
     assert subjects == set(context.LABELS) == set(context.DOCKERIGNORE)
+
+
+def test_a_leak_rewritten_by_a_later_step_is_still_the_copy_s() -> None:
+    """`COPY . /app` then `RUN chmod -R 755 /app`: the live copies are the chmod's, but the
+    files came from the build context. Bytes by hand: pack 4000, log 300, Dockerfile 120 (live,
+    in layer 2); main.py 50 is the app. The finding names the COPY (layer 1) as its step."""
+    import dataclasses
+
+    def chmodded(entry: Entry) -> Entry:
+        return dataclasses.replace(entry, mode=0o755)
+
+    leaked = [file("app/.git/objects/pack/p.pack", 4000, "pack"), file("app/app.log", 300, "log"),
+              file("app/Dockerfile", 120, "df"), file("app/main.py", 50, "main")]
+    stack = view([file("bin/sh", 10)], leaked, [chmodded(e) for e in leaked],
+                 steps=[BASE, BUILDKIT_COPY, "RUN /bin/sh -c chmod -R 755 /app # buildkit"])
+    found = context.find(stack)
+    assert by_subject(found) == {
+        "git": (4000, [("/app/.git/objects/pack/p.pack", 4000, 2)]),
+        "logs": (300, [("/app/app.log", 300, 2)]),
+        "dockerfile": (120, [("/app/Dockerfile", 120, 2)]),
+    }
+    assert {f.layers for f in found} == {(1,)}
+    lines = context.dockerignore_lines(found)
+    assert "**/.git" in lines and "**/*.log" in lines and "Dockerfile*" in lines
+
+
+def test_a_file_a_run_wrote_fresh_is_no_leak() -> None:
+    """A log a RUN writes (no COPY brought that path in) is not the build context."""
+    stack = view([file("bin/sh", 10)], [file("app/main.py", 50)], [file("app/build.log", 300)],
+                 steps=[BASE, COPY, RUN])
+    assert context.find(stack) == []
