@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import os
 from collections.abc import Iterator, Mapping
@@ -295,13 +296,19 @@ def _engine_diff_ids(attrs: dict[str, Any]) -> list[str]:
     return layers
 
 
+def _host() -> str:
+    return os.environ.get("DOCKER_HOST") or "the default socket"
+
+
 def _connect() -> docker.DockerClient:
-    host = os.environ.get("DOCKER_HOST") or "the default socket"
     try:
         return docker.from_env()
     except _SDK_ERRORS as exc:
-        raise EngineUnreachable(f"cannot reach the Docker engine at {host}: start Docker or set "
-                                f"DOCKER_HOST ({_reason(exc)})") from None
+        cause = _socket_error(exc)
+        reason = (f"{cause}; start dockerd, or set DOCKER_HOST to its socket" if cause
+                  else _reason(exc))
+        raise EngineUnreachable(f"cannot reach the Docker engine at {_host()}: {reason}") \
+            from None
 
 
 def _resolve(client: docker.DockerClient, name: str, pull: str, platform: Platform | None,
@@ -314,14 +321,25 @@ def _resolve(client: docker.DockerClient, name: str, pull: str, platform: Platfo
     pulled = (pull == "always" or (pull == "missing" and (local is None or wrong_platform))) \
         and not is_image_id(name)
     if pulled:
-        _pull(client, name, platform, progress)
+        try:
+            _pull(client, name, platform, progress)
+        except PullFailed as exc:
+            if wrong_platform and local is not None:  # say what the engine has, first
+                raise PlatformNotFound(
+                    f"{name} in the Docker engine is for {_platform_of(local.attrs)}, not "
+                    f"{platform}; pulling one for {platform} failed: {exc}") from None
+            if local is None and pull == "missing":
+                raise PullFailed(f"the Docker engine has no image {name}{_close(client, name)}; "
+                                 f"pulling it failed: {exc}") from None
+            raise
         local = _local(client, name)
         if local is None:
             raise PullFailed(f"pulled {name} but the engine does not list it")
     if local is None:
         hint = ("pull or build it, or drop --pull never" if pull == "never"
                 else "an image ID is never pulled: check `docker images`")
-        raise ImageNotFound(f"image {name} is not in the Docker engine; {hint}")
+        raise ImageNotFound(f"image {name} is not in the Docker engine"
+                            f"{_close(client, name)}; {hint}")
     found = _platform_of(local.attrs)
     if platform is not None and not _matches(found, platform):
         hint = ("the registry has no image for it" if pulled
@@ -329,6 +347,18 @@ def _resolve(client: docker.DockerClient, name: str, pull: str, platform: Platfo
         raise PlatformNotFound(f"{name} in the Docker engine is for "
                                f"{found or 'an unknown platform'}, not {platform}; {hint}")
     return local
+
+
+def _close(client: docker.DockerClient, name: str) -> str:
+    """` (close names it has: a, b)` for a name the engine lacks, or nothing."""
+    try:
+        tags = [tag for image in client.images.list() for tag in image.tags]
+    except _SDK_ERRORS:
+        return ""
+    wanted = familiar(name)
+    known = {familiar(tag): tag for tag in tags}
+    close = difflib.get_close_matches(wanted, list(known), n=3, cutoff=0.75)
+    return f" (close names it has: {', '.join(known[c] for c in close)})" if close else ""
 
 
 def _removed(client: docker.DockerClient, image_id: Any) -> bool:
@@ -422,10 +452,35 @@ def _translated(action: str, error: type[ImagescopeError]) -> Iterator[None]:
 
 
 def _reason(exc: BaseException) -> str:
+    """One plain clause for what the SDK raised: the engine's own explanation, or the socket
+    error under the HTTP library's wrapping (never its tuple and pool reprs)."""
     if isinstance(exc, urllib3.exceptions.ProtocolError | requests.exceptions.ChunkedEncodingError):
         return "the engine broke the connection mid-stream (did it stop or restart?)"
     explanation = getattr(exc, "explanation", None)
-    return _one_line(str(explanation or exc) or type(exc).__name__)
+    if explanation:
+        return _one_line(str(explanation))
+    cause = _socket_error(exc)
+    if cause is not None:
+        return f"{cause} at {_host()} (is dockerd running? DOCKER_HOST names its socket)"
+    if isinstance(exc, requests.exceptions.RequestException | urllib3.exceptions.HTTPError):
+        return "the engine did not answer as an engine does (is DOCKER_HOST its socket?)"
+    return _one_line(str(exc) or type(exc).__name__)
+
+
+def _socket_error(exc: BaseException, depth: int = 0) -> str | None:
+    """The strerror of the OSError somewhere inside `exc` (args, reason, cause), if any."""
+    if depth > 6:
+        return None
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    inner: list[object] = [*exc.args, getattr(exc, "reason", None), exc.__cause__,
+                           exc.__context__]
+    for item in inner:
+        if isinstance(item, BaseException):
+            found = _socket_error(item, depth + 1)
+            if found is not None:
+                return found
+    return None
 
 
 def _one_line(text: str, limit: int = 300) -> str:
