@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
+import http.client
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -462,9 +463,23 @@ def _reason(exc: BaseException) -> str:
     cause = _socket_error(exc)
     if cause is not None:
         return f"{cause} at {_host()} (is dockerd running? DOCKER_HOST names its socket)"
-    if isinstance(exc, requests.exceptions.RequestException | urllib3.exceptions.HTTPError):
-        return "the engine did not answer as an engine does (is DOCKER_HOST its socket?)"
+    if _inside(exc, _HTTP_ERRORS):
+        return (f"{_host()} did not answer as a Docker engine does (the connection was closed "
+                "or refused; is DOCKER_HOST its socket?)")
     return _one_line(str(exc) or type(exc).__name__)
+
+
+_HTTP_ERRORS = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
+                http.client.HTTPException, ConnectionError)
+
+
+def _inside(exc: BaseException, kinds: tuple[type[BaseException], ...], depth: int = 0) -> bool:
+    """Whether `exc`, or an exception it wraps (args, reason, cause), is one of `kinds`."""
+    if isinstance(exc, kinds):
+        return True
+    if depth > 6:
+        return False
+    return any(_inside(item, kinds, depth + 1) for item in _wrapped(exc))
 
 
 def _socket_error(exc: BaseException, depth: int = 0) -> str | None:
@@ -473,14 +488,26 @@ def _socket_error(exc: BaseException, depth: int = 0) -> str | None:
         return None
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
-    inner: list[object] = [*exc.args, getattr(exc, "reason", None), exc.__cause__,
-                           exc.__context__]
-    for item in inner:
-        if isinstance(item, BaseException):
-            found = _socket_error(item, depth + 1)
-            if found is not None:
-                return found
+    for item in _wrapped(exc):
+        found = _socket_error(item, depth + 1)
+        if found is not None:
+            return found
     return None
+
+
+def _wrapped(exc: BaseException) -> list[BaseException]:
+    """The exceptions `exc` carries: in its args (tuples too, as requests nests them), its
+    `reason`, its cause and context."""
+    found: list[BaseException] = []
+    pending: list[object] = [*exc.args, getattr(exc, "reason", None), exc.__cause__,
+                             exc.__context__]
+    while pending:
+        item = pending.pop(0)
+        if isinstance(item, BaseException):
+            found.append(item)
+        elif isinstance(item, tuple):
+            pending.extend(item)
+    return found
 
 
 def _one_line(text: str, limit: int = 300) -> str:
