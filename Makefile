@@ -9,7 +9,7 @@ EDITABLE := --config-settings editable_mode=compat -e
 
 .PHONY: demo test test-fast lint fixtures bench clean
 
-$(STAMP): pyproject.toml setup.py imagescope/_tarscan.c Makefile
+$(STAMP): pyproject.toml setup.py imagescope/layer/_tarscan.c Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(EDITABLE) '.[test]'

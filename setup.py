@@ -3,7 +3,7 @@
 from setuptools import Extension, setup
 
 setup(ext_modules=[
-    # The tar reader's fast path (imagescope/layers.py). Optional: an install without a C
+    # The tar reader's fast path (imagescope/layer/tar.py). Optional: an install without a C
     # compiler still works, reading every header in Python.
-    Extension("imagescope._tarscan", sources=["imagescope/_tarscan.c"], optional=True),
+    Extension("imagescope.layer._tarscan", sources=["imagescope/layer/_tarscan.c"], optional=True),
 ])

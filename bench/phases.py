@@ -29,13 +29,13 @@ def timed(name: str, fn: Callable[..., T], *args: Any) -> T:
 
 def analyze_once(image: Any, timed: Callable[..., Any]) -> None:
     """The phases of `api.analyze_image`, then the JSON rendering, each timed."""
-    from imagescope import findings
+    from imagescope.analysis import findings
+    from imagescope.analysis.findings.view import ImageView
+    from imagescope.analysis.overlay import replay, rewrite_candidates
+    from imagescope.analysis.recommend import optimized_bytes, recommend
+    from imagescope.analysis.report import build_report
     from imagescope.api import ensure_digests
-    from imagescope.findings.view import ImageView
-    from imagescope.overlay import replay, rewrite_candidates
-    from imagescope.recommend import optimized_bytes, recommend
     from imagescope.render import json as json_render
-    from imagescope.report import build_report
 
     result = timed("replay", replay, image.layers)
     timed("rewrite digests", lambda: ensure_digests(image, rewrite_candidates(result)))
@@ -61,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     gc.disable()  # as the CLI runs
 
-    from imagescope.cache import LayerCache
     from imagescope.sources import load
+    from imagescope.store.cache import LayerCache
 
     cache = LayerCache(args.cache) if args.cache else None
     image = timed("load", lambda: load(args.reference, cache=cache))

@@ -8,23 +8,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from imagescope import findings
-from imagescope.cache import LayerCache, ReadStats, collector_paused
-from imagescope.findings.view import ImageView
-from imagescope.history import base_layer_count
-from imagescope.layers import fill_digests
+from imagescope.analysis import findings
+from imagescope.analysis.findings.view import ImageView
+from imagescope.analysis.history import base_layer_count
+from imagescope.analysis.overlay import replay, rewrite_candidates
+from imagescope.analysis.recommend import optimized_bytes, recommend
+from imagescope.analysis.report import Report, base_image, build_report
+from imagescope.layer.tar import fill_digests
 from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Image, PendingChecks
-from imagescope.overlay import replay, rewrite_candidates
 from imagescope.progress import Progress
-from imagescope.recommend import optimized_bytes, recommend
-from imagescope.report import Report, base_image, build_report
+from imagescope.store.cache import LayerCache, ReadStats, collector_paused
 
 if TYPE_CHECKING:  # imported by compare: an inspect never loads the diff machinery
-    from imagescope.diff import Diff
-from imagescope import report_codec
-from imagescope.report_codec import image_key
+    from imagescope.analysis.diff import Diff
 from imagescope.sources.verify import DeferredChecks
+from imagescope.store import report_codec
+from imagescope.store.report_codec import image_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,8 +177,8 @@ def compare(old_reference: str, new_reference: str, *, pull: str = "missing",
 def _compared(old_image: Image, new_image: Image,
               base: BaseRef | None) -> tuple[Diff, Report, Report]:
     """`compare` of two loaded images."""
-    from imagescope.diff import compare as compare_files
-    from imagescope.diff import content_candidates, final_files
+    from imagescope.analysis.diff import compare as compare_files
+    from imagescope.analysis.diff import content_candidates, final_files
 
     analyses = [analyze_image(image, base) for image in (old_image, new_image)]
     old_files, new_files = (final_files(a.view, a.report) for a in analyses)

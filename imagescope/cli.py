@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 import click
 
 from imagescope import __version__
+from imagescope.analysis.gates import GateResult, GateSettings
 from imagescope.errors import ExitCode, ImagescopeError, OutputError
-from imagescope.gates import GateResult, GateSettings
 from imagescope.limits import DEFAULT_MAX_LAYER_RATIO, RATIO_FLOOR_BYTES, ReadLimits
 from imagescope.render import FORMATS, Page
 from imagescope.sizes import Growth, parse_growth, parse_ratio, parse_size
@@ -270,7 +270,7 @@ class _Loader:
 
     def __init__(self, *, pull: str, platform: str | None, progress: bool | None,
                  no_cache: bool, show_stats: bool, limits: ReadLimits | None = None) -> None:
-        from imagescope.cache import LayerCache, ReadStats
+        from imagescope.store.cache import LayerCache, ReadStats
 
         self.limits = limits
         self.pull = pull
@@ -385,7 +385,7 @@ def inspect(reference: str, output_format: str, output: Path | None, top: int, p
             fail_on_secrets: bool | None, ignore_globs: tuple[str, ...],
             base_reference: str | None, own_only: bool | None) -> None:
     from imagescope import api
-    from imagescope.gates import check_report
+    from imagescope.analysis.gates import check_report
 
     settings, base = _gate_settings(_gate_values(max_wasted, min_efficiency, max_size,
                                                  fail_on_secrets, ignore_globs, base_reference,
@@ -429,7 +429,7 @@ def diff(old_reference: str, new_reference: str, output_format: str, output: Pat
          base_reference: str | None, own_only: bool | None, max_growth: Growth | None,
          max_new_waste: int | None) -> None:
     from imagescope import api
-    from imagescope.gates import check_diff
+    from imagescope.analysis.gates import check_diff
 
     values = _gate_values(max_wasted, min_efficiency, max_size, fail_on_secrets, ignore_globs,
                           base_reference, own_only)

@@ -36,12 +36,12 @@ def readers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
 
 @pytest.fixture(params=["compiled", "python"])
 def tar_readers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Layer tars read with the compiled scan of plain headers (imagescope/_tarscan.c), or by
+    """Layer tars read with the compiled scan of plain headers (imagescope/layer/_tarscan.c), or by
     Python alone (what an install without a C compiler does)."""
-    from imagescope import layers
+    from imagescope.layer import tar as layers
 
     if request.param == "compiled" and layers._compiled_scan is None:
-        pytest.skip("imagescope._tarscan is not built (no C compiler at install)")
+        pytest.skip("imagescope.layer._tarscan is not built (no C compiler at install)")
     if request.param == "python":
         monkeypatch.setattr(layers, "_compiled_scan", None)
     return str(request.param)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
-from imagescope.findings.view import ImageView
+from imagescope.analysis.findings.view import ImageView
+from imagescope.analysis.overlay import replay
 from imagescope.model import Entry, EntryKind, HistoryStep, Image, Layer
-from imagescope.overlay import replay
 
 
 def file(path: str, size: int, content: str | bytes = "") -> Entry:

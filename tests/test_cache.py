@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 
 from fixtures import imagegen as g
-from imagescope import cache as cache_module
 from imagescope.api import analyze, ensure_digests
-from imagescope.cache import LayerCache, ReadStats, SavedImage, SavedLayer
 from imagescope.model import Entry, EntryKind
 from imagescope.render.json import report_document
 from imagescope.sources import load
+from imagescope.store import cache as cache_module
+from imagescope.store.cache import LayerCache, ReadStats, SavedImage, SavedLayer
 from tests.test_formats import EXPECTED_SUMMARY, EXPECTED_WASTED_FILES, reference_image
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from imagescope import cache as cache_module
-from imagescope.cache import LayerCache
 from imagescope.model import Entry, EntryKind
+from imagescope.store import cache as cache_module
+from imagescope.store.cache import LayerCache
 
 from .hostile import time_limit
 
@@ -114,15 +114,15 @@ def test_an_untrustworthy_cache_is_not_used_and_said_so_once(tmp_path: Path, kin
 
 
 def test_the_fingerprint_covers_the_compiled_scan(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Entries made by another build of imagescope/_tarscan.c are a miss, not a stale answer."""
-    from imagescope import layers
+    """Entries made by another build of imagescope/layer/_tarscan.c are a miss, not a stale answer."""
+    from imagescope.layer import tar as layers
 
     monkeypatch.setattr(cache_module, "_FINGERPRINT", None)
     with_scan = cache_module.fingerprint()
     monkeypatch.setattr(cache_module, "_FINGERPRINT", None)
     monkeypatch.setattr(layers, "_compiled_scan", None)
     without = cache_module.fingerprint()
-    if sys.modules.get("imagescope._tarscan") is None:
+    if sys.modules.get("imagescope.layer._tarscan") is None:
         assert with_scan == without  # no compiled scan here: both are the Python reader's
     else:
         assert with_scan != without

@@ -11,9 +11,9 @@ import pytest
 import zstandard
 
 from fixtures import imagegen as g
-from imagescope.cache import LayerCache, ReadStats
 from imagescope.errors import ExitCode
 from imagescope.sources import load
+from imagescope.store.cache import LayerCache, ReadStats
 
 from .hostile import comparable, inspect, write
 from .test_fuzz import _ARCHIVE_BYTES, ARCHIVES

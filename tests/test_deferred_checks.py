@@ -15,12 +15,12 @@ import pytest
 
 from fixtures import imagegen as g
 from imagescope import api
-from imagescope.cache import LayerCache
 from imagescope.errors import CorruptArchive, DigestMismatch, ExitCode
 from imagescope.model import Image
 from imagescope.sources import load, spanhash
 from imagescope.sources.spanhash import Span, hash_span, identity_of
 from imagescope.sources.verify import DeferredChecks
+from imagescope.store.cache import LayerCache
 from tests.hostile import inspect
 
 pytestmark = pytest.mark.usefixtures("readers")  # (their child starts once workers are forked)

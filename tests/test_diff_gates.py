@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from imagescope.analysis.diff import Diff, FileState, align_steps, compare, final_files
+from imagescope.analysis.findings.view import ImageView
+from imagescope.analysis.gates import GateSettings, check_diff, check_report
+from imagescope.analysis.overlay import replay
+from imagescope.analysis.report import Report
 from imagescope.api import BaseRef, analyze
-from imagescope.diff import Diff, FileState, align_steps, compare, final_files
-from imagescope.findings.view import ImageView
-from imagescope.gates import GateSettings, check_diff, check_report
 from imagescope.model import Entry, HistoryStep
-from imagescope.overlay import replay
-from imagescope.report import Report
 from imagescope.sizes import Growth
 from tests.stacks import file, image, whiteout
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from fixtures import imagegen as g
-from imagescope import layers
-from imagescope.capture import should_capture
 from imagescope.errors import ExitCode
+from imagescope.layer import tar as layers
+from imagescope.layer.capture import should_capture
 from imagescope.model import EntryKind
 
 from .test_tarscan import _both, needs_scan

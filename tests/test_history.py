@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from imagescope.history import attribute, base_layer_count, instruction_of
+from imagescope.analysis.history import attribute, base_layer_count, instruction_of
 from imagescope.model import HistoryStep
 
 

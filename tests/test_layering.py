@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-ABOVE_SOURCES = ("imagescope.report", "imagescope.report_codec", "imagescope.findings",
-                 "imagescope.recommend", "imagescope.render", "imagescope.api")
+ABOVE_SOURCES = ("imagescope.analysis.report", "imagescope.store.report_codec", "imagescope.analysis.findings",
+                 "imagescope.analysis.recommend", "imagescope.render", "imagescope.api")
 EDGES = ("imagescope.sources", "imagescope.render", "imagescope.cli", "docker", "rich")
 
 
@@ -21,15 +21,15 @@ def loaded_by(module: str) -> set[str]:
 
 
 @pytest.mark.parametrize("module", ["imagescope.sources", "imagescope.sources.archive",
-                                    "imagescope.sources.oci", "imagescope.cache"])
+                                    "imagescope.sources.oci", "imagescope.store.cache"])
 def test_reading_an_image_loads_nothing_of_the_report(module: str) -> None:
     loaded = loaded_by(module)
     assert not {m for m in loaded if m.startswith(ABOVE_SOURCES)}
 
 
-@pytest.mark.parametrize("module", ["imagescope.overlay", "imagescope.report",
-                                    "imagescope.findings", "imagescope.recommend",
-                                    "imagescope.diff", "imagescope.gates"])
+@pytest.mark.parametrize("module", ["imagescope.analysis.overlay", "imagescope.analysis.report",
+                                    "imagescope.analysis.findings", "imagescope.analysis.recommend",
+                                    "imagescope.analysis.diff", "imagescope.analysis.gates"])
 def test_the_core_loads_no_source_nor_renderer(module: str) -> None:
     loaded = loaded_by(module)
     assert not {m for m in loaded if m.startswith(EDGES) and m != module}

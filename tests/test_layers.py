@@ -11,7 +11,7 @@ import pytest
 import zstandard
 
 from imagescope.errors import CorruptArchive, UnsupportedMediaType
-from imagescope.layers import LimitedReader, fill_digests, normalize_path, read_layer
+from imagescope.layer.tar import LimitedReader, fill_digests, normalize_path, read_layer
 from imagescope.model import EntryKind
 
 GZIP_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from imagescope.analysis.overlay import HiddenHow, replay
+from imagescope.analysis.report import Report
 from imagescope.api import analyze
-from imagescope.overlay import HiddenHow, replay
-from imagescope.report import Report
 from tests.stacks import directory, file, hardlink, image, opaque, symlink, whiteout
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
+from imagescope.analysis.findings.model import Category, FileRef, Severity, make_finding
+from imagescope.analysis.findings.view import ImageView
+from imagescope.analysis.overlay import replay
+from imagescope.analysis.recommend import optimized_bytes, recommend
+from imagescope.analysis.report import Report
 from imagescope.api import analyze
-from imagescope.findings.model import Category, FileRef, Severity, make_finding
-from imagescope.findings.view import ImageView
 from imagescope.model import Entry, HistoryStep
-from imagescope.overlay import replay
-from imagescope.recommend import optimized_bytes, recommend
-from imagescope.report import Report
 from tests.stacks import captured, directory, file, image, whiteout
 
 KEY = b"-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n"

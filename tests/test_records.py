@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imagescope.findings.model import FileRef, unique_refs
+from imagescope.analysis.findings.model import FileRef, unique_refs
 from imagescope.records import largest_first
 
 refs = st.lists(st.builds(FileRef, st.sampled_from(["/a", "/b", "/c/d", "/C"]),

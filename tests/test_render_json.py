@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imagescope.findings.model import FileRef
-from imagescope.overlay import HiddenHow
+from imagescope.analysis.findings.model import FileRef
+from imagescope.analysis.overlay import HiddenHow
+from imagescope.analysis.report import WastedFile
 from imagescope.records import Records
 from imagescope.render import jsontext
-from imagescope.report import WastedFile
 
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(),
                     st.floats(allow_nan=False, allow_infinity=False), st.text())

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
+from imagescope.analysis.findings.model import Category, FileRef, Finding, Severity
+from imagescope.analysis.overlay import HiddenHow
+from imagescope.analysis.recommend import Recommendation
+from imagescope.analysis.report import ImageRef, LayerReport, Report, Summary, WastedFile
 from imagescope.api import inspect
-from imagescope.findings.model import Category, FileRef, Finding, Severity
-from imagescope.overlay import HiddenHow
-from imagescope.recommend import Recommendation
 from imagescope.render import markdown
-from imagescope.report import ImageRef, LayerReport, Report, Summary, WastedFile
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "fixtures" / "example-image.tar"

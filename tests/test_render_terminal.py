@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from imagescope.findings.model import FileRef, Severity
-from imagescope.overlay import HiddenHow
-from imagescope.recommend import Recommendation
+from imagescope.analysis.findings.model import FileRef, Severity
+from imagescope.analysis.overlay import HiddenHow
+from imagescope.analysis.recommend import Recommendation
+from imagescope.analysis.report import WastedFile
 from imagescope.render import terminal
-from imagescope.report import WastedFile
 from tests.test_render_markdown import finding, hand_report, layer
 
 

@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 
 from fixtures import imagegen as g
-from imagescope import cache as cache_module
-from imagescope import report_codec
+from imagescope.analysis.report import Report
 from imagescope.api import analyze, inspect
-from imagescope.cache import LayerCache, ReadStats
 from imagescope.limits import ReadLimits
 from imagescope.records import Records
 from imagescope.render import json as json_render
 from imagescope.render import markdown, terminal
-from imagescope.report import Report
 from imagescope.sources import identify, load
+from imagescope.store import cache as cache_module
+from imagescope.store import report_codec
+from imagescope.store.cache import LayerCache, ReadStats
 from tests.hostile import time_limit
 from tests.test_formats import EXPECTED_SUMMARY, EXPECTED_WASTED_FILES, reference_layers
 
@@ -70,7 +70,7 @@ def test_a_report_survives_encoding_exactly(archive: Path) -> None:
 
 
 def test_the_document_is_plain_json_and_renders_as_json_dumps(archive: Path) -> None:
-    from imagescope.gates import GateResult
+    from imagescope.analysis.gates import GateResult
 
     gates = [GateResult("max-size", False, "size 1 bytes, limit 0 bytes: 1 bytes over")]
     for report in (fresh_report(archive),

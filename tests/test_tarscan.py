@@ -1,4 +1,4 @@
-"""The compiled scan of plain headers (imagescope/_tarscan.c) reads every tar as Python does.
+"""The compiled scan of plain headers (imagescope/layer/_tarscan.c) reads every tar as Python does.
 
 `layers._parse` hands the headers it can to the scan and reads the rest itself; whatever the
 tar, the entries (every field: digests, offsets, captured contents) and the errors must be the
@@ -17,13 +17,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from imagescope import layers
-from imagescope.capture import should_capture
 from imagescope.errors import CorruptArchive
+from imagescope.layer import tar as layers
+from imagescope.layer.capture import should_capture
 from imagescope.model import Entry, EntryKind
 
 needs_scan = pytest.mark.skipif(layers._compiled_scan is None,
-                                reason="imagescope._tarscan is not built (no C compiler at install)")
+                                reason="imagescope.layer._tarscan is not built (no C compiler at install)")
 
 
 def test_the_compiled_scan_is_built_where_ci_requires_it() -> None:

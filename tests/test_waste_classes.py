@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 
+from imagescope.analysis.diff import Diff, compare, final_files
+from imagescope.analysis.gates import GateSettings, check_diff, check_report
+from imagescope.analysis.report import Report, WasteClass, layer_name, waste_class
 from imagescope.api import BaseRef, analyze_image
-from imagescope.diff import Diff, compare, final_files
-from imagescope.gates import GateSettings, check_diff, check_report
 from imagescope.model import Entry, HistoryStep
-from imagescope.report import Report, WasteClass, layer_name, waste_class
 from imagescope.sizes import Growth
 
 from .stacks import file, image, whiteout

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from fixtures import imagegen as g
-from imagescope.cache import LayerCache
 from imagescope.cli import main
 from imagescope.errors import CorruptArchive, ExitCode
 from imagescope.limits import ReadLimits
@@ -23,6 +22,7 @@ from imagescope.model import Layer
 from imagescope.progress import Progress
 from imagescope.sources import blobs, load
 from imagescope.sources.workers import WorkerDied, can_fork, start_workers
+from imagescope.store.cache import LayerCache
 from tests.test_hostile import END, fails, header, oci, pad, pax
 
 ROOT = Path(__file__).resolve().parent.parent

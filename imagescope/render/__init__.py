@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from imagescope.diff import Diff
-    from imagescope.gates import GateResult
-    from imagescope.report import Report
+    from imagescope.analysis.diff import Diff
+    from imagescope.analysis.gates import GateResult
+    from imagescope.analysis.report import Report
 
 FORMATS = ("table", "json", "markdown")
 

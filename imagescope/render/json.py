@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from imagescope.findings.model import FileRef
-from imagescope.gates import GateResult
-from imagescope.recommend import changes_base
+from imagescope.analysis.findings.model import FileRef
+from imagescope.analysis.gates import GateResult
+from imagescope.analysis.recommend import changes_base
+from imagescope.analysis.report import ImageRef, Report, WastedFile
 from imagescope.records import columns_of
 from imagescope.render import jsontext
-from imagescope.report import ImageRef, Report, WastedFile
 
 if TYPE_CHECKING:  # an inspect never loads the diff machinery
-    from imagescope.diff import Change, Diff, FindingChange
+    from imagescope.analysis.diff import Change, Diff, FindingChange
 
 SCHEMA_VERSION = 1
 MAX_FILES_PER_FINDING = 1000  # the largest; `file_count` says how many there are

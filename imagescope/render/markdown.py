@@ -19,10 +19,11 @@ import shlex
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 
-from imagescope.findings.model import FileRef, Finding
-from imagescope.gates import GateResult
-from imagescope.overlay import HiddenHow
-from imagescope.recommend import Recommendation
+from imagescope.analysis.findings.model import FileRef, Finding
+from imagescope.analysis.gates import GateResult
+from imagescope.analysis.overlay import HiddenHow
+from imagescope.analysis.recommend import Recommendation
+from imagescope.analysis.report import LayerReport, Report, WastedFile, base_layers
 from imagescope.render.json import MAX_FILES_PER_FINDING
 from imagescope.render.text import clip, one_line, printable, size
 from imagescope.render.waste_words import (
@@ -31,7 +32,6 @@ from imagescope.render.waste_words import (
     optimized_label,
     waste_split,
 )
-from imagescope.report import LayerReport, Report, WastedFile, base_layers
 
 MARKER = "<!-- imagescope-report -->"
 # GitHub rejects a comment body over 65,536 characters; measured here in UTF-8 bytes, which are

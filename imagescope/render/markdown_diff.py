@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from imagescope.diff import Change, Diff, FileChange, FindingChange, StepChange
-from imagescope.gates import GateResult
+from imagescope.analysis.diff import Change, Diff, FileChange, FindingChange, StepChange
+from imagescope.analysis.gates import GateResult
 from imagescope.render.markdown import MAX_COMMENT_CHARS, code, gates_section, inline
 from imagescope.render.text import clip, signed, size
 

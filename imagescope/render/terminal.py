@@ -9,10 +9,11 @@ from rich.console import Console, Group, OverflowMethod, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from imagescope.diff import Change, Diff
-from imagescope.findings.model import Severity
-from imagescope.gates import GateResult
-from imagescope.overlay import HiddenHow
+from imagescope.analysis.diff import Change, Diff
+from imagescope.analysis.findings.model import Severity
+from imagescope.analysis.gates import GateResult
+from imagescope.analysis.overlay import HiddenHow
+from imagescope.analysis.report import Report, layer_name
 from imagescope.render.text import one_line, printable, signed, size
 from imagescope.render.waste_words import (
     base_layers_text,
@@ -20,7 +21,6 @@ from imagescope.render.waste_words import (
     optimized_label,
     waste_split,
 )
-from imagescope.report import Report, layer_name
 
 _HOW_LABEL = {
     HiddenHow.REMOVED: "removed",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from imagescope.recommend import changes_base
-from imagescope.report import BaseImage, Report
+from imagescope.analysis.recommend import changes_base
+from imagescope.analysis.report import BaseImage, Report
 
 OWN = "waste written by own steps (a Dockerfile change reclaims it)"
 BASE_HIDDEN = ("base files hidden by own steps (ship either way: only another base or a build "

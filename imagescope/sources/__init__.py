@@ -5,15 +5,15 @@ from __future__ import annotations
 import dataclasses
 from functools import partial
 
-from imagescope.cache import LayerCache, ReadStats, Reuse
 from imagescope.errors import CorruptArchive, UsageError
 from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Image, Layer
 from imagescope.progress import Progress
-from imagescope.refs import ENGINE, OCI, SourceRef, parse_ref
 from imagescope.sources import archive, oci
 from imagescope.sources.manifests import Platform
+from imagescope.sources.refs import ENGINE, OCI, SourceRef, parse_ref
 from imagescope.sources.verify import DeferredChecks
+from imagescope.store.cache import LayerCache, ReadStats, Reuse
 
 PULL_POLICIES = ("missing", "always", "never")
 

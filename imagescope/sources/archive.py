@@ -7,13 +7,11 @@ from collections.abc import Container, Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 
-from imagescope.cache import Reuse
 from imagescope.errors import CorruptArchive, NotAnImage, SourceNotFound
-from imagescope.layers import decompressed_chunks, sniff_compression
+from imagescope.layer.tar import decompressed_chunks, sniff_compression
 from imagescope.limits import ReadLimits
 from imagescope.model import Image
 from imagescope.progress import Progress
-from imagescope.refs import ARCHIVE, DOCKER_ARCHIVE, OCI_ARCHIVE, SourceRef
 from imagescope.sources.blobs import (
     BlobSpan,
     Locate,
@@ -34,8 +32,10 @@ from imagescope.sources.manifests import (
     to_image,
     verifying,
 )
+from imagescope.sources.refs import ARCHIVE, DOCKER_ARCHIVE, OCI_ARCHIVE, SourceRef
 from imagescope.sources.stream import INDEX_JSON, MANIFEST_JSON, assemble, read_stream
 from imagescope.sources.verify import DeferredChecks
+from imagescope.store.cache import Reuse
 
 
 def load(source: SourceRef, *, reference: str, platform: Platform | None,

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import IO, Any, BinaryIO, cast
 
-from imagescope.cache import Reuse, decode_entries, digests_incomplete, encode_entries
 from imagescope.errors import CorruptArchive, MissingBlob, NotAnImage
-from imagescope.layers import (
+from imagescope.layer.tar import (
     LimitedReader,
     blob_compression,
     normalize_path,
@@ -41,6 +40,7 @@ from imagescope.sources.verify import (
     plan_checks,
 )
 from imagescope.sources.workers import can_fork, start_workers
+from imagescope.store.cache import Reuse, decode_entries, digests_incomplete, encode_entries
 
 BLOCK = 512
 _STREAM_BUFFER = 1 << 20

@@ -17,7 +17,6 @@ import docker.models.images
 import requests
 import urllib3.exceptions
 
-from imagescope.cache import LayerCache, Reuse, SavedImage, SavedLayer, digests_incomplete
 from imagescope.errors import (
     CorruptArchive,
     EngineError,
@@ -30,7 +29,6 @@ from imagescope.errors import (
 from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Image, Layer
 from imagescope.progress import Progress
-from imagescope.refs import ENGINE, SourceRef, familiar, is_image_id, split_tag
 from imagescope.sources.blobs import resolve_link
 from imagescope.sources.manifests import (
     LayerRef,
@@ -39,6 +37,7 @@ from imagescope.sources.manifests import (
     parse_json,
     to_image,
 )
+from imagescope.sources.refs import ENGINE, SourceRef, familiar, is_image_id, split_tag
 from imagescope.sources.stream import (
     MANIFEST_JSON,
     Saved,
@@ -46,6 +45,7 @@ from imagescope.sources.stream import (
     assemble,
     read_stream,
 )
+from imagescope.store.cache import LayerCache, Reuse, SavedImage, SavedLayer, digests_incomplete
 
 _CHUNK = 1 << 20
 _DOCUMENTS = frozenset({"manifest.json", "index.json", "repositories", "oci-layout"})

@@ -20,9 +20,9 @@ from imagescope.errors import (
     UnsupportedMediaType,
     UsageError,
 )
-from imagescope.layers import compression_of
+from imagescope.layer.tar import compression_of
 from imagescope.model import HistoryStep, Image, Layer
-from imagescope.refs import familiar
+from imagescope.sources.refs import familiar
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"

@@ -6,12 +6,10 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from imagescope.cache import Reuse
 from imagescope.errors import CorruptArchive, NotAnImage, SourceNotFound
 from imagescope.limits import ReadLimits
 from imagescope.model import Image
 from imagescope.progress import Progress
-from imagescope.refs import OCI, SourceRef
 from imagescope.sources.blobs import BlobSpan, missing_blob, open_regular, read_layers
 from imagescope.sources.manifests import (
     MAX_DOCUMENT_BYTES,
@@ -21,7 +19,9 @@ from imagescope.sources.manifests import (
     to_image,
     verifying,
 )
+from imagescope.sources.refs import OCI, SourceRef
 from imagescope.sources.verify import DeferredChecks
+from imagescope.store.cache import Reuse
 
 
 def load(source: SourceRef, *, reference: str, platform: Platform | None,

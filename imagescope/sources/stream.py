@@ -12,9 +12,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, cast
 
-from imagescope.cache import Reuse, digests_incomplete
 from imagescope.errors import NotAnImage
-from imagescope.layers import read_layer, sniff_compression
+from imagescope.layer.tar import read_layer, sniff_compression
 from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Image, Layer
 from imagescope.progress import Progress
@@ -30,6 +29,7 @@ from imagescope.sources.manifests import (
     verifying,
 )
 from imagescope.sources.verify import HashingReader, check_digests, plan_checks
+from imagescope.store.cache import Reuse, digests_incomplete
 
 MANIFEST_JSON = "manifest.json"
 INDEX_JSON = "index.json"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from imagescope.errors import CorruptArchive, DigestMismatch
-from imagescope.layers import Readable
+from imagescope.layer.tar import Readable
 from imagescope.limits import ReadLimits
 from imagescope.sources import spanhash
 from imagescope.sources.manifests import LayerRef

@@ -31,7 +31,6 @@ import docker.errors
 import pytest
 import requests
 
-from imagescope.cache import LayerCache
 from imagescope.errors import (
     EngineError,
     EngineUnreachable,
@@ -42,6 +41,7 @@ from imagescope.errors import (
 )
 from imagescope.progress import Progress
 from imagescope.sources import load
+from imagescope.store.cache import LayerCache
 from tests.engine.support import Cli, CliResult, SessionImages, engine_unavailable
 
 pytestmark = pytest.mark.engine

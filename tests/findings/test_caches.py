@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from imagescope.findings import caches
-from imagescope.findings.model import Category, Severity
-from imagescope.findings.view import ImageView
+from imagescope.analysis.findings import caches
+from imagescope.analysis.findings.model import Category, Severity
+from imagescope.analysis.findings.view import ImageView
 from tests.stacks import directory, file, hardlink, view, whiteout
 
 RUN = "/bin/sh -c apt-get update && apt-get install -y curl"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from imagescope.findings import config
-from imagescope.findings.model import Category, Severity
+from imagescope.analysis.findings import config
+from imagescope.analysis.findings.model import Category, Severity
 from imagescope.model import Entry
 from tests.stacks import directory, file, view
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from imagescope.findings import context
-from imagescope.findings.model import Category, Finding, Severity
-from imagescope.findings.view import ImageView
+from imagescope.analysis.findings import context
+from imagescope.analysis.findings.model import Category, Finding, Severity
+from imagescope.analysis.findings.view import ImageView
 from imagescope.model import Entry
 from tests.stacks import file, view, whiteout
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from imagescope.findings import docs
-from imagescope.findings.model import Category, Severity
+from imagescope.analysis.findings import docs
+from imagescope.analysis.findings.model import Category, Severity
 from tests.stacks import file, view, whiteout
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from imagescope.findings import (
+from imagescope.analysis.findings import (
     caches,
     config,
     context,
@@ -13,7 +13,7 @@ from imagescope.findings import (
     secrets,
     toolchain,
 )
-from imagescope.findings.model import Severity
+from imagescope.analysis.findings.model import Severity
 from tests.stacks import captured, file, view, whiteout
 
 BASE = "/bin/sh -c #(nop) ADD file:0123abcd in / "

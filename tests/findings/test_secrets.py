@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from imagescope.capture import should_capture
-from imagescope.findings import secrets
-from imagescope.findings.model import Category, Finding, Severity
+from imagescope.analysis.findings import secrets
+from imagescope.analysis.findings.model import Category, Finding, Severity
+from imagescope.layer.capture import should_capture
 from imagescope.model import Entry
 from tests.stacks import captured, file, view, whiteout
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imagescope.findings.tables import PathTable, alive_refs, glob_regex
+from imagescope.analysis.findings.tables import PathTable, alive_refs, glob_regex
 from tests.stacks import file, hardlink, view, whiteout
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from imagescope.findings import toolchain
-from imagescope.findings.model import Category, Finding, Severity
+from imagescope.analysis.findings import toolchain
+from imagescope.analysis.findings.model import Category, Finding, Severity
 from imagescope.model import Entry
 from tests.stacks import captured, file, hardlink, symlink, view, whiteout
 

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from imagescope.report import Report, WasteClass, WastedFile, waste_class
+from imagescope.analysis.report import Report, WasteClass, WastedFile, waste_class
 from imagescope.sizes import Growth
 
 if TYPE_CHECKING:  # imported by check_diff: an inspect never loads the diff machinery
-    from imagescope.diff import Diff
+    from imagescope.analysis.diff import Diff
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +128,7 @@ def check_diff(diff: Diff, old: Report, new: Report, settings: GateSettings) -> 
 
     Each report's own `base` decides what its inherited waste is.
     """
-    from imagescope.diff import new_waste_bytes
+    from imagescope.analysis.diff import new_waste_bytes
 
     results = check_report(new, settings)
     if settings.max_growth is not None:

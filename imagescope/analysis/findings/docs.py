@@ -8,9 +8,9 @@ fall back to. Packages' copyright files under /usr/share/doc count as documentat
 
 from __future__ import annotations
 
-from imagescope.findings.model import Category, Finding, Severity
-from imagescope.findings.tables import PathTable, grouped_findings
-from imagescope.findings.view import ImageView
+from imagescope.analysis.findings.model import Category, Finding, Severity
+from imagescope.analysis.findings.tables import PathTable, grouped_findings
+from imagescope.analysis.findings.view import ImageView
 
 RULE = "docs"
 

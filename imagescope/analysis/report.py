@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
 
-from imagescope.findings.model import Finding
-from imagescope.history import attribute, instruction_of
+from imagescope.analysis.findings.model import Finding
+from imagescope.analysis.history import attribute, instruction_of
+from imagescope.analysis.overlay import HiddenHow, Replay, how_hidden
+from imagescope.analysis.recommend import Recommendation
 from imagescope.model import Image
-from imagescope.overlay import HiddenHow, Replay, how_hidden
-from imagescope.recommend import Recommendation
 from imagescope.records import largest_first
 
 

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from operator import attrgetter
 
-from imagescope.findings.model import FileRef, Finding, unique_refs
-from imagescope.findings.view import ImageView
+from imagescope.analysis.findings.model import FileRef, Finding, unique_refs
+from imagescope.analysis.findings.view import ImageView
 
 
 @dataclass(frozen=True, slots=True)

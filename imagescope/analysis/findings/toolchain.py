@@ -14,8 +14,8 @@ import fnmatch
 import re
 from collections.abc import Iterable
 
-from imagescope.findings.model import Category, Finding, Severity, make_finding
-from imagescope.findings.tables import (
+from imagescope.analysis.findings.model import Category, Finding, Severity, make_finding
+from imagescope.analysis.findings.tables import (
     PathTable,
     alive_refs,
     choice,
@@ -23,7 +23,7 @@ from imagescope.findings.tables import (
     severity_by_bytes,
     steps_text,
 )
-from imagescope.findings.view import ImageView, LiveFile
+from imagescope.analysis.findings.view import ImageView, LiveFile
 
 FILES_RULE = "toolchain-files"
 PACKAGES_RULE = "toolchain-packages"

@@ -6,10 +6,9 @@ import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from imagescope.findings.model import Finding
-from imagescope.findings.view import ImageView
-from imagescope.model import Entry
-from imagescope.report import (
+from imagescope.analysis.findings.model import Finding
+from imagescope.analysis.findings.view import ImageView
+from imagescope.analysis.report import (
     ImageRef,
     LayerReport,
     Report,
@@ -20,6 +19,7 @@ from imagescope.report import (
     waste_class,
     waste_key,
 )
+from imagescope.model import Entry
 
 # File changes are rolled up into directories at most this deep (/usr/lib/python3.11).
 ROLLUP_DEPTH = 3

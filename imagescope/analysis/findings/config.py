@@ -9,8 +9,8 @@ are not layers. Both findings concern configuration, not files: they carry no by
 
 from __future__ import annotations
 
-from imagescope.findings.model import Category, Finding, Severity, make_finding
-from imagescope.findings.view import ImageView
+from imagescope.analysis.findings.model import Category, Finding, Severity, make_finding
+from imagescope.analysis.findings.view import ImageView
 from imagescope.model import EntryKind, Layer
 
 ROOT_RULE = "root-user"

@@ -23,11 +23,11 @@ from itertools import compress, repeat
 from operator import attrgetter, is_not, or_
 from typing import TypeVar
 
-from imagescope.findings.model import Category, FileRef, Finding, Severity, make_finding
-from imagescope.findings.tables import PathTable, alive_refs, step_label
-from imagescope.findings.view import ImageView, LiveFile
+from imagescope.analysis.findings.model import Category, FileRef, Finding, Severity, make_finding
+from imagescope.analysis.findings.tables import PathTable, alive_refs, step_label
+from imagescope.analysis.findings.view import ImageView, LiveFile
+from imagescope.analysis.overlay import Hidden
 from imagescope.model import Entry
-from imagescope.overlay import Hidden
 
 ALIVE_RULE = "secret"
 LOWER_RULE = "secret-in-lower-layer"

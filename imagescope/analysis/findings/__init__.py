@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from imagescope.findings.model import Category, FileRef, Finding, Severity
+from imagescope.analysis.findings.model import Category, FileRef, Finding, Severity
 
 if TYPE_CHECKING:
-    from imagescope.findings.view import ImageView
+    from imagescope.analysis.findings.view import ImageView
 
 Rule = Callable[["ImageView"], list[Finding]]
 
@@ -21,7 +21,15 @@ _SEVERITY_RANK = {Severity.HIGH: 0, Severity.MEDIUM: 1, Severity.LOW: 2, Severit
 
 def rules() -> tuple[Rule, ...]:
     """Every rule family's `find`, in the order they run."""
-    from imagescope.findings import caches, config, context, docs, hidden, secrets, toolchain
+    from imagescope.analysis.findings import (
+        caches,
+        config,
+        context,
+        docs,
+        hidden,
+        secrets,
+        toolchain,
+    )
 
     return (hidden.find, caches.find, toolchain.find, context.find, secrets.find, docs.find,
             config.find)
@@ -37,7 +45,7 @@ def run(view: ImageView) -> list[Finding]:
 
 def dockerignore_lines(findings: Iterable[Finding]) -> list[str]:
     """The `.dockerignore` lines for the build-context leaks among `findings` (see `context`)."""
-    from imagescope.findings import context
+    from imagescope.analysis.findings import context
 
     return context.dockerignore_lines(findings)
 

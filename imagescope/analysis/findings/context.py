@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from imagescope.findings.model import Category, Finding, Severity, make_finding
-from imagescope.findings.tables import PathTable, alive_refs, steps_text
-from imagescope.findings.view import ImageView, LiveFile
+from imagescope.analysis.findings.model import Category, Finding, Severity, make_finding
+from imagescope.analysis.findings.tables import PathTable, alive_refs, steps_text
+from imagescope.analysis.findings.view import ImageView, LiveFile
 from imagescope.model import EntryKind
 
 RULE = "build-context"

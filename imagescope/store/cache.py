@@ -628,11 +628,13 @@ def fingerprint() -> int:
     global _FINGERPRINT
     if _FINGERPRINT is None:
         import imagescope
-        from imagescope import capture, layers, model
+        from imagescope import model
+        from imagescope.layer import capture
+        from imagescope.layer import tar as layers
 
         hasher = xxhash.xxh3_64()
         hasher.update(f"{FORMAT_VERSION} {imagescope.__version__} {marshal.version}".encode())
-        scan = sys.modules.get("imagescope._tarscan") if layers._compiled_scan else None
+        scan = sys.modules.get("imagescope.layer._tarscan") if layers._compiled_scan else None
         try:
             hasher.update(Path(scan.__file__ or "").read_bytes() if scan else b"none")
         except OSError:

@@ -13,12 +13,12 @@ import marshal
 from collections.abc import Sequence
 from typing import Any
 
-from imagescope.findings.model import Category, FileRef, Finding, Severity
+from imagescope.analysis.findings.model import Category, FileRef, Finding, Severity
+from imagescope.analysis.overlay import HiddenHow
+from imagescope.analysis.recommend import Recommendation
+from imagescope.analysis.report import BaseImage, ImageRef, LayerReport, Report, Summary, WastedFile
 from imagescope.model import Image
-from imagescope.overlay import HiddenHow
-from imagescope.recommend import Recommendation
 from imagescope.records import Records, columns_of
-from imagescope.report import BaseImage, ImageRef, LayerReport, Report, Summary, WastedFile
 
 _HOWS = {str(how): how for how in HiddenHow}
 _CATEGORIES = {str(category): category for category in Category}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from functools import cached_property
 
-from imagescope.history import attribute, instruction_of
+from imagescope.analysis.history import attribute, instruction_of
+from imagescope.analysis.overlay import Hidden, Replay, VisibleFile
 from imagescope.model import Image
-from imagescope.overlay import Hidden, Replay, VisibleFile
 
 LiveFile = VisibleFile
 """A path in the final filesystem reaching content (`path` relative, the form the rule tables

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import compress, repeat
 from operator import attrgetter, is_not
 
-from imagescope.findings.model import Category, FileRef, Finding, Severity, make_finding
-from imagescope.findings.view import ImageView, LiveFile
+from imagescope.analysis.findings.model import Category, FileRef, Finding, Severity, make_finding
+from imagescope.analysis.findings.view import ImageView, LiveFile
 
 _HOME = "(?:root|home/[^/]+)/"
 _ANY_DIRS = "(?:[^/]+/)*"

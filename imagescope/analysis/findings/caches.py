@@ -8,9 +8,9 @@ kept (apt recreates it), and empty directories hold no bytes.
 
 from __future__ import annotations
 
-from imagescope.findings.model import Category, Finding, Severity
-from imagescope.findings.tables import PathTable, grouped_findings, severity_by_bytes
-from imagescope.findings.view import ImageView
+from imagescope.analysis.findings.model import Category, Finding, Severity
+from imagescope.analysis.findings.tables import PathTable, grouped_findings, severity_by_bytes
+from imagescope.analysis.findings.view import ImageView
 
 RULE = "package-cache"
 

@@ -21,13 +21,13 @@ _INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error, _inflate.error)
 
 Scan = Callable[..., int]
 _compiled_scan: Scan | None = None
-try:  # the common headers read in C (imagescope/_tarscan.c); every header in Python without it
-    from imagescope._tarscan import scan as _compiled_scan
+try:  # the common headers read in C (imagescope/layer/_tarscan.c); every header in Python without it
+    from imagescope.layer._tarscan import scan as _compiled_scan
 except ImportError:  # installed without a C compiler
     pass
 
-from imagescope.capture import should_capture
 from imagescope.errors import CorruptArchive, UnsupportedMediaType
+from imagescope.layer.capture import should_capture
 from imagescope.limits import ReadLimits
 from imagescope.model import Entry, EntryKind
 from imagescope.progress import Progress

@@ -5,9 +5,9 @@ Identical rewrites (`RUN chmod/chown -R`, `touch`) are reported on their own: th
 
 from __future__ import annotations
 
-from imagescope.findings.model import Category, FileRef, Finding, Severity, make_finding
-from imagescope.findings.view import ImageView
-from imagescope.overlay import HiddenHow, how_hidden
+from imagescope.analysis.findings.model import Category, FileRef, Finding, Severity, make_finding
+from imagescope.analysis.findings.view import ImageView
+from imagescope.analysis.overlay import HiddenHow, how_hidden
 
 # A pair hiding less than this is listed as low severity; at or above it, medium; 10x, high.
 NOTABLE_BYTES = 1 << 20
