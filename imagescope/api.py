@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from imagescope.analysis import findings
@@ -18,12 +19,14 @@ from imagescope.layer.tar import fill_digests
 from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Image, PendingChecks
 from imagescope.progress import Progress
-from imagescope.store.cache import LayerCache, ReadStats, collector_paused
+from imagescope.sources import request, resolve
+from imagescope.sources.source import ReadStats
+from imagescope.store.cache import LayerCache
+from imagescope.store.cached import CachedImage
 
 if TYPE_CHECKING:  # imported by compare: an inspect never loads the diff machinery
     from imagescope.analysis.diff import Diff
 from imagescope.sources.verify import DeferredChecks
-from imagescope.store import report_codec
 from imagescope.store.report_codec import image_key
 
 
@@ -103,7 +106,7 @@ def inspect(reference: str, *, pull: str = "missing", platform: str | None = Non
             progress: Progress | None = None, cache: LayerCache | None = None,
             stats: ReadStats | None = None, limits: ReadLimits | None = None,
             base: BaseRef | None = None) -> Report:
-    """Load `reference` from any source (engine, archive, OCI layout) and analyze it.
+    """Resolve `reference` once from any source (engine, archive, OCI layout) and analyze it.
 
     With `cache`, an image inspected before is answered by its stored report (by
     `report_codec.image_key`: nothing but the image's documents is read), and otherwise layer
@@ -111,36 +114,17 @@ def inspect(reference: str, *, pull: str = "missing", platform: str | None = Non
     `stats` counts layers read from the source and served from the cache, and reports served;
     `limits` guards the reads (`ReadLimits`); `base` names the base image (`BaseRef`).
     """
-    from imagescope.sources import identify, load
-
-    stats = stats if stats is not None else ReadStats()
-    limits = limits or ReadLimits()
-    if cache is not None:
-        known = identify(reference, pull=pull, platform=platform, progress=progress,
-                         cache=cache, stats=stats, limits=limits)
-        stored = _stored_report(cache, _report_key(known, base)) if known is not None else None
+    asked = request(pull=pull, platform=platform, progress=progress, limits=limits)
+    with CachedImage(resolve(reference, asked), cache, stats) as handle:
+        key_of = partial(_report_key, base=base)
+        stored = handle.stored_report(key_of)
         if stored is not None:
-            stats.reports_from_cache += 1
             return stored
-    image = load(reference, pull=pull, platform=platform, progress=progress, cache=cache,
-                 stats=stats, limits=limits, later=DeferredChecks.within_memory())
-    with settled([image]):
-        report = analyze(image, base)
-    if cache is not None and limits.verify:
-        cache.put_report(_report_key(image, base), report_codec.encode(report))
+        image = handle.image(DeferredChecks.within_memory())
+        with settled([image]):
+            report = analyze(image, base)
+        handle.store_report(image, key_of, report)
     return report
-
-
-def _stored_report(cache: LayerCache, key: str | None) -> Report | None:
-    """The report the cache holds for `key`; None when it holds none, or none that decodes."""
-    encoded = cache.get_report(key)
-    if encoded is None:
-        return None
-    try:
-        with collector_paused():
-            return report_codec.decode(encoded)
-    except ValueError:
-        return None
 
 
 def _report_key(image: Image, base: BaseRef | None) -> str | None:
@@ -157,30 +141,45 @@ def compare(old_reference: str, new_reference: str, *, pull: str = "missing",
             cache: LayerCache | None = None, stats: ReadStats | None = None,
             limits: ReadLimits | None = None,
             base: BaseRef | None = None) -> tuple[Diff, Report, Report]:
-    """Load and analyze two images (any sources, mixed freely) and compare OLD → NEW, each with
-    `base` as its base image when given.
+    """Resolve and analyze two images (any sources, mixed freely) and compare OLD → NEW, each
+    with `base` as its base image when given.
 
     Files of the same size written by different layers are compared by content digest; digests
-    skipped while streaming are computed for those files only.
+    skipped while streaming are computed for those files only. With `cache`, an image whose
+    report it holds is not analysed again: only its layers' entries are taken (from the cache),
+    for the files to compare.
     """
-    from imagescope.sources import load
+    asked = request(pull=pull, platform=platform, progress=progress, limits=limits)
+    stats = stats if stats is not None else ReadStats()
+    key_of = partial(_report_key, base=base)
+    with ExitStack() as handles:
+        analyses: list[Analysis] = []
+        images: list[Image] = []
+        with settled(images):
+            for reference in (old_reference, new_reference):
+                handle = handles.enter_context(CachedImage(resolve(reference, asked), cache,
+                                                           stats))
+                stored = handle.stored_report(key_of)
+                image = handle.image(DeferredChecks.within_memory())
+                images.append(image)
+                analyses.append(_reused(image, stored, base) if stored is not None
+                                else analyze_image(image, base))
+                if stored is None:
+                    handle.store_report(image, key_of, analyses[-1].report)
+            return _compared(analyses, base)
 
-    images: list[Image] = []
-    with settled(images):
-        for reference in (old_reference, new_reference):
-            images.append(load(reference, pull=pull, platform=platform, progress=progress,
-                               cache=cache, stats=stats, limits=limits,
-                               later=DeferredChecks.within_memory()))
-        return _compared(images[0], images[1], base)
+
+def _reused(image: Image, report: Report, base: BaseRef | None) -> Analysis:
+    """The analysis of `image` with its stored `report`: only the replay is made again."""
+    return Analysis(image, ImageView(image, replay(image.layers),
+                                     base_layers=base_layers_of(image, base)), report)
 
 
-def _compared(old_image: Image, new_image: Image,
-              base: BaseRef | None) -> tuple[Diff, Report, Report]:
-    """`compare` of two loaded images."""
+def _compared(analyses: list[Analysis], base: BaseRef | None) -> tuple[Diff, Report, Report]:
+    """`compare` of two analysed images."""
     from imagescope.analysis.diff import compare as compare_files
     from imagescope.analysis.diff import content_candidates, final_files
 
-    analyses = [analyze_image(image, base) for image in (old_image, new_image)]
     old_files, new_files = (final_files(a.view, a.report) for a in analyses)
     candidates = content_candidates(old_files, new_files)
     replaced = [ensure_digests(a.image, candidates) for a in analyses]

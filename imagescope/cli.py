@@ -270,7 +270,8 @@ class _Loader:
 
     def __init__(self, *, pull: str, platform: str | None, progress: bool | None,
                  no_cache: bool, show_stats: bool, limits: ReadLimits | None = None) -> None:
-        from imagescope.store.cache import LayerCache, ReadStats
+        from imagescope.sources.source import ReadStats
+        from imagescope.store.cache import LayerCache
 
         self.limits = limits
         self.pull = pull

@@ -20,8 +20,9 @@ from imagescope.api import analyze, ensure_digests
 from imagescope.model import Entry, EntryKind
 from imagescope.render.json import report_document
 from imagescope.sources import load
+from imagescope.sources.source import ReadStats, SavedImage, SavedLayer
 from imagescope.store import cache as cache_module
-from imagescope.store.cache import LayerCache, ReadStats, SavedImage, SavedLayer
+from imagescope.store.cache import LayerCache
 from tests.test_formats import EXPECTED_SUMMARY, EXPECTED_WASTED_FILES, reference_image
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,8 @@ import zstandard
 from fixtures import imagegen as g
 from imagescope.errors import ExitCode
 from imagescope.sources import load
-from imagescope.store.cache import LayerCache, ReadStats
+from imagescope.sources.source import ReadStats
+from imagescope.store.cache import LayerCache
 
 from .hostile import comparable, inspect, write
 from .test_fuzz import _ARCHIVE_BYTES, ARCHIVES

@@ -17,10 +17,11 @@ from imagescope.limits import ReadLimits
 from imagescope.records import Records
 from imagescope.render import json as json_render
 from imagescope.render import markdown, terminal
-from imagescope.sources import identify, load
+from imagescope.sources import load, resolve
+from imagescope.sources.source import ReadStats
 from imagescope.store import cache as cache_module
 from imagescope.store import report_codec
-from imagescope.store.cache import LayerCache, ReadStats
+from imagescope.store.cache import LayerCache
 from tests.hostile import time_limit
 from tests.test_formats import EXPECTED_SUMMARY, EXPECTED_WASTED_FILES, reference_layers
 
@@ -100,9 +101,9 @@ def test_decoding_what_is_not_a_report_is_a_value_error(data: bytes) -> None:
 # --------------------------------------------------------------------------- the identity
 
 
-def test_the_identity_is_the_same_for_two_loads_and_for_identify(archive: Path) -> None:
-    cache = LayerCache(archive.parent / "cache")
-    known = identify(str(archive), cache=cache)
+def test_the_identity_is_the_same_for_two_loads_and_for_the_handle(archive: Path) -> None:
+    with resolve(str(archive)) as handle:
+        known = handle.identity()
     assert known is not None and all(layer.entries == [] for layer in known.layers)
     key = report_codec.image_key(load(str(archive)))
     assert key is not None and key.startswith("sha256:")

@@ -9,9 +9,7 @@ from typing import BinaryIO
 
 from imagescope.errors import CorruptArchive, NotAnImage, SourceNotFound
 from imagescope.layer.tar import decompressed_chunks, sniff_compression
-from imagescope.limits import ReadLimits
 from imagescope.model import Image
-from imagescope.progress import Progress
 from imagescope.sources.blobs import (
     BlobSpan,
     Locate,
@@ -33,24 +31,114 @@ from imagescope.sources.manifests import (
     verifying,
 )
 from imagescope.sources.refs import ARCHIVE, DOCKER_ARCHIVE, OCI_ARCHIVE, SourceRef
+from imagescope.sources.source import ImageHandle, LayerStore, ReadStats, Request, Reuse
 from imagescope.sources.stream import INDEX_JSON, MANIFEST_JSON, assemble, read_stream
 from imagescope.sources.verify import DeferredChecks
-from imagescope.store.cache import Reuse
 
 
-def load(source: SourceRef, *, reference: str, platform: Platform | None,
-         progress: Progress, reuse: Reuse | None = None,
-         limits: ReadLimits | None = None, later: DeferredChecks | None = None) -> Image:
-    """Read an archive tar: index its members, resolve the manifest, then read only its layers.
+class ArchiveSource:
+    """Archive tars: `docker save` (legacy and Docker >= 25) and OCI archives, plain or
+    gzip/zstd-compressed."""
+
+    def resolve(self, ref: SourceRef, reference: str, request: Request) -> ImageHandle:
+        """Open the archive; a plain one is indexed and its documents resolved now."""
+        file = _open(ref.location)
+        try:
+            compression = sniff_compression(file.read(4))
+            file.seek(0)
+            if compression in ("gzip", "zstd"):
+                return CompressedArchive(file, compression, ref, reference, request)
+            return PlainArchive(file, ref, reference, request)
+        except BaseException:
+            file.close()
+            raise
+
+
+class PlainArchive(ImageHandle):
+    """An archive read seekably: its members indexed and its manifest resolved once, then only
+    its layers read (`blobs.read_layers`).
 
     The format is told by content unless the reference named it: `manifest.json` makes a
     `docker save` archive (Docker >= 25 ones also hold an OCI layout, read through
-    manifest.json), `index.json` alone an OCI archive. `reuse` serves and stores layer analyses,
-    `limits` guards the reads, `later` takes digest checks (see `blobs.read_layers`).
+    manifest.json), `index.json` alone an OCI archive.
     """
-    path = source.location
+
+    def __init__(self, file: BinaryIO, ref: SourceRef, reference: str, request: Request) -> None:
+        super().__init__(reference, request)
+        self._file = file
+        self._path = path = ref.location
+        request.progress.status(f"indexing {path}")
+        self._members = index_tar(file, path)
+        self.kind = _kind(ref.kind, self._members, path)
+        self.plan = _plan(self.kind, file, self._members, path, ref.selector, request.platform,
+                          verify=request.limits.verify)
+
+    def identity(self, store: LayerStore | None = None) -> Image:
+        return self._image(Reuse(None, ReadStats(), only=frozenset()), None)
+
+    def read(self, reuse: Reuse, later: DeferredChecks | None = None) -> Image:
+        self.request.progress.status(f"reading {len(self.plan.layers)} layers")
+        return self._image(reuse, later)
+
+    def _image(self, reuse: Reuse, later: DeferredChecks | None) -> Image:
+        request = self.request
+        layers = read_layers(self.plan.layers, _locator(self._file, self._members, self._path),
+                             request.progress, reuse, request.limits, later)
+        return to_image(self.plan, layers, reference=self.reference, source=self.kind)
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+class CompressedArchive(ImageHandle):
+    """A gzip- or zstd-compressed archive (`docker save img | gzip`), as `docker load` reads
+    it: decompressed as one stream, front to back, never written out; every layer is parsed as
+    it passes (nothing can be skipped in a compressed stream) and its analysis cached by the
+    same digests as when the archive is plain. Its documents come only with a pass: `identity`
+    makes one that parses no layer."""
+
+    def __init__(self, file: BinaryIO, compression: str, ref: SourceRef, reference: str,
+                 request: Request) -> None:
+        super().__init__(reference, request)
+        self._file = file
+        self._compression = compression
+        self._ref = ref
+
+    def identity(self, store: LayerStore | None = None) -> Image:
+        return self._pass(Reuse(None, ReadStats(), only=frozenset()))
+
+    def read(self, reuse: Reuse, later: DeferredChecks | None = None) -> Image:
+        return self._pass(reuse)
+
+    def _pass(self, reuse: Reuse) -> Image:
+        path, request = self._ref.location, self.request
+        progress, limits = request.progress, request.limits
+        progress.status(f"reading {path} ({self._compression})")
+        self._file.seek(0)
+        size = os.fstat(self._file.fileno()).st_size
+        chunks = decompressed_chunks(self._file, self._compression, path, progress.read_advanced,
+                                     limits)
+        saved = read_stream(chunks, name=path, size=size, progress=progress, limits=limits,
+                            where=path, counted=True, layers_wanted=reuse.only != frozenset())
+        kind = _kind(self._ref.kind, saved.documents, path)
+        tag_form, name_form = ((f"docker-archive:{path}:REPO:TAG", f"docker-archive:{path}:@N")
+                               if kind == DOCKER_ARCHIVE else
+                               (f"oci-archive:{path}:NAME", "a manifest digest listed"))
+        image, _ = assemble(saved, where=path, reference=self.reference, source_kind=kind,
+                            platform=request.platform, selector=self._ref.selector,
+                            how_to_pick=f"pick one with {tag_form} or {name_form}",
+                            reuse=reuse, limits=limits)
+        return image
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def _open(path: str) -> BinaryIO:
     try:
-        file = open_regular(path)  # closed below, after every layer is read
+        return open_regular(path)
     except FileNotFoundError:
         raise SourceNotFound(f"no such file: {path}") from None
     except IsADirectoryError:
@@ -61,47 +149,6 @@ def load(source: SourceRef, *, reference: str, platform: Platform | None,
                          "archive to a file first") from None
     except OSError as exc:
         raise SourceNotFound(f"cannot open {path}: {exc.strerror}") from None
-    with file:
-        compression = sniff_compression(file.read(4))
-        file.seek(0)
-        if compression in ("gzip", "zstd"):
-            return _load_compressed(file, compression, source, reference=reference,
-                                    platform=platform, progress=progress, reuse=reuse,
-                                    limits=limits or ReadLimits())
-        progress.status(f"indexing {path}")
-        members = index_tar(file, path)
-        kind = _kind(source.kind, members, path)
-        plan = _plan(kind, file, members, path, source.selector, platform,
-                     verify=(limits or ReadLimits()).verify)
-        progress.status(f"reading {len(plan.layers)} layers")
-        layers = read_layers(plan.layers, _locator(file, members, path), progress, reuse,
-                             limits, later)
-    return to_image(plan, layers, reference=reference, source=kind)
-
-
-def _load_compressed(file: BinaryIO, compression: str, source: SourceRef, *, reference: str,
-                     platform: Platform | None, progress: Progress, reuse: Reuse | None,
-                     limits: ReadLimits) -> Image:
-    """A gzip- or zstd-compressed archive (`docker save img | gzip`), as `docker load` reads
-    it: decompressed as one stream, front to back, never written out; every layer is parsed as
-    it passes (nothing can be skipped in a compressed stream) and its analysis cached by the
-    same digests as when the archive is plain."""
-    path = source.location
-    progress.status(f"reading {path} ({compression})")
-    size = os.fstat(file.fileno()).st_size
-    chunks = decompressed_chunks(file, compression, path, progress.read_advanced, limits)
-    saved = read_stream(chunks, name=path, size=size, progress=progress, limits=limits,
-                        where=path, counted=True,
-                        layers_wanted=reuse is None or reuse.only != frozenset())
-    kind = _kind(source.kind, saved.documents, path)
-    tag_form, name_form = ((f"docker-archive:{path}:REPO:TAG", f"docker-archive:{path}:@N")
-                           if kind == DOCKER_ARCHIVE else
-                           (f"oci-archive:{path}:NAME", "a manifest digest listed"))
-    image, _ = assemble(saved, where=path, reference=reference, source_kind=kind,
-                        platform=platform, selector=source.selector,
-                        how_to_pick=f"pick one with {tag_form} or {name_form}",
-                        reuse=reuse, limits=limits)
-    return image
 
 
 def _kind(asked: str, members: Container[str], path: str) -> str:
@@ -152,6 +199,9 @@ def _plan(kind: str, file: BinaryIO, members: dict[str, Member], path: str,
         raise
 
 
+SOURCE = ArchiveSource()
+
+
 def _locator(file: BinaryIO, members: dict[str, Member], path: str) -> Locate:
     @contextmanager
     def locate(ref: LayerRef) -> Iterator[BlobSpan]:
@@ -163,4 +213,4 @@ def _locator(file: BinaryIO, members: dict[str, Member], path: str) -> Locate:
     return locate
 
 
-__all__ = ["load"]
+__all__ = ["SOURCE", "ArchiveSource", "CompressedArchive", "PlainArchive"]

@@ -18,6 +18,7 @@ from functools import partial
 from typing import IO, Any, BinaryIO, cast
 
 from imagescope.errors import CorruptArchive, MissingBlob, NotAnImage
+from imagescope.layer.codec import decode_entries, digests_incomplete, encode_entries
 from imagescope.layer.tar import (
     LimitedReader,
     blob_compression,
@@ -29,6 +30,7 @@ from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Layer
 from imagescope.progress import Progress
 from imagescope.sources.manifests import LayerRef
+from imagescope.sources.source import Reuse
 from imagescope.sources.spanhash import Span, identity_of
 from imagescope.sources.verify import (
     BlobChecks,
@@ -40,7 +42,6 @@ from imagescope.sources.verify import (
     plan_checks,
 )
 from imagescope.sources.workers import can_fork, start_workers
-from imagescope.store.cache import Reuse, decode_entries, digests_incomplete, encode_entries
 
 BLOCK = 512
 _STREAM_BUFFER = 1 << 20

@@ -26,6 +26,7 @@ from imagescope.errors import (
     PlatformNotFound,
     PullFailed,
 )
+from imagescope.layer.codec import digests_incomplete
 from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Image, Layer
 from imagescope.progress import Progress
@@ -38,6 +39,15 @@ from imagescope.sources.manifests import (
     to_image,
 )
 from imagescope.sources.refs import ENGINE, SourceRef, familiar, is_image_id, split_tag
+from imagescope.sources.source import (
+    ImageHandle,
+    LayerStore,
+    ReadStats,
+    Request,
+    Reuse,
+    SavedImage,
+    SavedLayer,
+)
 from imagescope.sources.stream import (
     MANIFEST_JSON,
     Saved,
@@ -45,7 +55,7 @@ from imagescope.sources.stream import (
     assemble,
     read_stream,
 )
-from imagescope.store.cache import LayerCache, Reuse, SavedImage, SavedLayer, digests_incomplete
+from imagescope.sources.verify import DeferredChecks
 
 _CHUNK = 1 << 20
 _DOCUMENTS = frozenset({"manifest.json", "index.json", "repositories", "oci-layout"})
@@ -59,70 +69,87 @@ _CREDENTIALS_WANTED = ("no basic auth credentials", "unauthorized", "authenticat
 _STREAM_HASH = "sha256"  # the engine names blobs by sha256; manifest.json comes last
 
 
-def load(source: SourceRef, *, reference: str, pull: str, platform: Platform | None,
-         progress: Progress, reuse: Reuse | None = None,
-         limits: ReadLimits | None = None) -> Image:
-    """Read `source.location` from the engine at DOCKER_HOST (or the default socket).
+class EngineSource:
+    """The engine at DOCKER_HOST (or the default socket)."""
 
-    Pull policy: `missing` pulls when the engine lacks the image (or holds it for another
-    platform than an explicit --platform), `always` pulls first, `never` never does. The image
-    is read from `image.save()` as a stream: nothing is written to disk, and every layer is
-    parsed (contents hashed) as it passes, since legacy archives put manifest.json last.
+    def resolve(self, ref: SourceRef, reference: str, request: Request) -> ImageHandle:
+        """Connect and look the image up once, applying the pull policy: `missing` pulls when
+        the engine lacks the image (or holds it for another platform than an explicit
+        --platform), `always` pulls first, `never` never does."""
+        client = _connect()
+        try:
+            image = _resolve(client, ref.location, request.pull, request.platform,
+                             request.progress)
+        except BaseException:
+            client.close()
+            raise
+        return EngineImage(client, image, ref.location, reference, request)
 
-    With a cache (`reuse`): when it holds the image's record (config and layout, by image ID)
-    and every layer (by the diff_ids the engine lists), `image.save()` is not called at all;
-    otherwise layers the cache holds are drained from the stream unparsed, and the others, and
-    the record, are stored. With `limits.verify` each layer parsed is hashed as it passes and
+
+class EngineImage(ImageHandle):
+    """An image the engine holds, looked up once (by name; then known by its ID).
+
+    It is read from `image.save()` as a stream: nothing is written to disk, and every layer is
+    parsed (contents hashed) as it passes, since legacy archives put manifest.json last. With
+    a layer store that holds the image's record (config and layout, by image ID) and every
+    layer (by the diff_ids the engine lists), `image.save()` is not called at all; otherwise
+    layers the store holds are drained from the stream unparsed, and the others, and the
+    record, are stored. With verification each layer parsed is hashed as it passes and
     checked against manifest.json and the config once they have come (`verify.plan_checks`).
     """
-    reuse = reuse or Reuse()
-    limits = limits or ReadLimits()
-    if reuse.stats.engine_saves is None:
-        reuse.stats.engine_saves = 0
-    name = source.location
-    client = _connect()
-    try:
-        image = _resolve(client, name, pull, platform, progress)
-        attrs: dict[str, Any] = image.attrs
-        result = _from_cache(attrs, reuse, reference=reference, platform=platform)
+
+    def __init__(self, client: docker.DockerClient, image: docker.models.images.Image,
+                 name: str, reference: str, request: Request) -> None:
+        super().__init__(reference, request)
+        self._client = client
+        self._image = image
+        self._name = name
+        self.attrs: dict[str, Any] = image.attrs
+
+    def identity(self, store: LayerStore | None = None) -> Image | None:
+        """From the engine's metadata and the image record in `store`; None when that record
+        is missing or disagrees with the engine."""
+        found = _cached_plan(self.attrs, store, self.request.platform) if store else None
+        if found is None:
+            return None
+        plan, record = found
+        layers = [Layer(index=index, entries=[], digest=saved.digest, diff_id=saved.diff_id,
+                        media_type=saved.media_type, stored_bytes=saved.stored_bytes)
+                  for index, saved in enumerate(record.layers)]
+        return _described(to_image(plan, layers, reference=self.reference, source=ENGINE),
+                          self.attrs, self._name)
+
+    def count_in(self, stats: ReadStats) -> None:
+        if stats.engine_saves is None:
+            stats.engine_saves = 0
+
+    def read(self, reuse: Reuse, later: DeferredChecks | None = None) -> Image:
+        self.count_in(reuse.stats)
+        attrs, name, platform = self.attrs, self._name, self.request.platform
+        result = _from_cache(attrs, reuse, reference=self.reference, platform=platform)
         if result is None:
             try:
                 with _translated(f"reading {name} from the Docker engine failed", EngineError):
-                    result = _streamed(image, attrs, name=name, reference=reference,
-                                       platform=platform, progress=progress, reuse=reuse,
-                                       limits=limits)
+                    result = _streamed(self._image, attrs, name=name, reference=self.reference,
+                                       platform=platform, progress=self.request.progress,
+                                       reuse=reuse, limits=self.request.limits)
             except (EngineError, CorruptArchive):
-                if _removed(client, attrs.get("Id")):
+                if _removed(self._client, attrs.get("Id")):
                     raise ImageNotFound(f"image {name} was removed from the Docker engine "
                                         "while it was being read") from None
                 raise
-    finally:
-        client.close()
-    return _described(result, attrs, name)
+        return _described(result, attrs, name)
+
+    def resolved_again(self, ref: SourceRef) -> SourceRef:
+        image_id = self.attrs.get("Id")
+        return SourceRef(ENGINE, image_id) if isinstance(image_id, str) else ref
+
+    def close(self) -> None:
+        self._client.close()
+        super().close()
 
 
-def identify(source: SourceRef, *, reference: str, pull: str, platform: Platform | None,
-             progress: Progress, cache: LayerCache) -> Image | None:
-    """The image `load` would return, without its layers' entries (every layer empty), from
-    the engine's metadata and the image record in `cache`; None when that record is missing or
-    disagrees with the engine, or when `pull` is `always` (the load pulls first)."""
-    if pull == "always":
-        return None
-    client = _connect()
-    try:
-        image = _resolve(client, source.location, pull, platform, progress)
-        attrs: dict[str, Any] = image.attrs
-    finally:
-        client.close()
-    found = _cached_plan(attrs, cache, platform)
-    if found is None:
-        return None
-    plan, record = found
-    layers = [Layer(index=index, entries=[], digest=saved.digest, diff_id=saved.diff_id,
-                    media_type=saved.media_type, stored_bytes=saved.stored_bytes)
-              for index, saved in enumerate(record.layers)]
-    return _described(to_image(plan, layers, reference=reference, source=ENGINE), attrs,
-                      source.location)
+SOURCE = EngineSource()
 
 
 def _described(result: Image, attrs: dict[str, Any], name: str) -> Image:
@@ -197,7 +224,7 @@ def _from_cache(attrs: dict[str, Any], reuse: Reuse, *, reference: str,
     return to_image(plan, layers, reference=reference, source=ENGINE)
 
 
-def _cached_plan(attrs: dict[str, Any], cache: LayerCache,
+def _cached_plan(attrs: dict[str, Any], cache: LayerStore,
                  platform: Platform | None) -> tuple[Plan, SavedImage] | None:
     """The plan of the image from its cached record, if the record agrees with the engine:
     same image ID (its key), same diff_ids in the config and in the engine's RootFS.Layers, a
@@ -519,4 +546,4 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-__all__ = ["identify", "load"]
+__all__ = ["SOURCE", "EngineImage", "EngineSource"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import IO, Any, cast
 
 from imagescope.errors import NotAnImage
+from imagescope.layer.codec import digests_incomplete
 from imagescope.layer.tar import read_layer, sniff_compression
 from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Image, Layer
@@ -28,8 +29,8 @@ from imagescope.sources.manifests import (
     to_image,
     verifying,
 )
+from imagescope.sources.source import Reuse
 from imagescope.sources.verify import HashingReader, check_digests, plan_checks
-from imagescope.store.cache import Reuse, digests_incomplete
 
 MANIFEST_JSON = "manifest.json"
 INDEX_JSON = "index.json"

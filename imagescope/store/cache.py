@@ -36,7 +36,6 @@ larger is not written.
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import marshal
 import os
@@ -45,18 +44,15 @@ import stat
 import struct
 import sys
 import time
-from array import array
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from functools import partial
-from operator import attrgetter
 from pathlib import Path
-from typing import Any
 
 import xxhash
-import zstandard
 
-from imagescope.model import Entry, EntryKind
+from imagescope.layer.codec import compress, decode_entries, decompress, encode_entries
+from imagescope.model import Entry
+from imagescope.sources.source import SavedImage, SavedLayer
 
 FORMAT_VERSION = 1
 MAGIC = b"imgscope"
@@ -76,10 +72,6 @@ _TEMP_PREFIX = ".tmp-"
 MAX_FILE_BYTES = 1 << 30
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _STALE_TEMP_SECONDS = 24 * 3600  # a temp file this old belongs to a run that was killed
-_ZSTD_LEVEL = 3
-_NO_OFFSET = -1
-_KINDS = tuple(EntryKind)
-_NONE_TYPE = type(None)
 
 
 def default_directory() -> Path:
@@ -98,25 +90,8 @@ def default_directory() -> Path:
     return root / "imagescope" / "layers" / f"v{FORMAT_VERSION}"
 
 
-@dataclass(frozen=True, slots=True)
-class SavedLayer:
-    """Where a layer sat in the engine's `docker save` archive, and what it was stored as."""
-
-    key: str  # archive member (`blobs/sha256/<hex>`, `<v1 id>/layer.tar`)
-    digest: str | None
-    diff_id: str
-    media_type: str | None
-    stored_bytes: int
-
-
-@dataclass(frozen=True, slots=True)
-class SavedImage:
-    """What an engine image's `docker save` told beyond its layers' entries."""
-
-    config: bytes  # the image config document, as saved; sha256(config) == config_digest
-    config_digest: str
-    manifest_digest: str | None
-    layers: tuple[SavedLayer, ...]
+def _written_nothing() -> bool:
+    return False
 
 
 class LayerCache:
@@ -204,7 +179,7 @@ class LayerCache:
         if payload is None:
             return None
         try:
-            return _decompress(payload)
+            return decompress(payload)
         except ValueError:
             return None
 
@@ -212,7 +187,7 @@ class LayerCache:
         """Store the encoded report of the image identity `key`; True when written."""
         if key is None or self._path(key, _REPORT_RECORD) is None:
             return False
-        return self._write(key, _REPORT_RECORD, _compress(encoded))
+        return self._write(key, _REPORT_RECORD, compress(encoded))
 
     # ------------------------------------------------------------------ files
 
@@ -352,206 +327,17 @@ class LayerCache:
 # ---------------------------------------------------------------------- counters and policy
 
 
-@dataclass(slots=True)
-class ReadStats:
-    """What loading cost: layers parsed from the source vs. layers served from the cache, and
-    images whose whole report came from the cache.
-
-    Counts are events: a cached layer read again for missing digests counts in both.
-    `engine_saves` is the number of `docker save` streams, None when no engine was asked.
-    """
-
-    layers_read: int = 0
-    layers_from_cache: int = 0
-    engine_saves: int | None = None
-    reports_from_cache: int = 0  # images answered by a stored report, no layer looked at
-
-    def summary(self) -> str:
-        """`layers: 2 read, 3 from cache` (`; reports from cache: N` when some were,
-        `; engine saves streamed: N` for engine images)."""
-        text = f"layers: {self.layers_read} read, {self.layers_from_cache} from cache"
-        if self.reports_from_cache:
-            text += f"; reports from cache: {self.reports_from_cache}"
-        if self.engine_saves is not None:
-            text += f"; engine saves streamed: {self.engine_saves}"
-        return text
-
-
-@dataclass(slots=True)
-class Reuse:
-    """How one load uses the cache and what it counts.
-
-    `only` is set when layers are read again for their digests: exactly those diff_ids are read
-    from the source (never from the cache) and stored; every other layer may be skipped.
-    """
-
-    cache: LayerCache | None = None
-    stats: ReadStats = field(default_factory=ReadStats)
-    only: frozenset[str] | None = None
-
-    def wanted(self, diff_id: str | None) -> bool:
-        """Whether this load needs the layer at all."""
-        return self.only is None or diff_id in self.only
-
-    def lookup(self, diff_id: str | None, *, offset_base: int | None = None) -> list[Entry] | None:
-        """The cached entries, counted as served from the cache; None when they must be read."""
-        entries = self.lookup_quietly(diff_id, offset_base=offset_base)
-        if entries is not None:
-            self.stats.layers_from_cache += 1
-        return entries
-
-    def lookup_quietly(self, diff_id: str | None, *,
-                       offset_base: int | None = None) -> list[Entry] | None:
-        """The cached entries, not yet counted (the caller counts them when it uses them)."""
-        if self.cache is None or self.only is not None:
-            return None
-        return self.cache.get(diff_id, offset_base=offset_base)
-
-    def read(self, diff_id: str | None, entries: list[Entry], *,
-             offset_base: int | None = None) -> None:
-        """A layer was parsed from the source: count it and store its entries."""
-        self.read_later(diff_id, entries, offset_base=offset_base)()
-
-    def read_later(self, diff_id: str | None, entries: list[Entry], *,
-                   offset_base: int | None = None,
-                   encoded: bytes | None = None) -> Callable[[], bool]:
-        """`read`, counted now; the function returned stores the entries (once their blob
-        is verified). `encoded`: the entries as `encode_entries` made them already."""
-        self.stats.layers_read += 1
-        if self.cache is None:
-            return _written_nothing
-        return self.cache.put_later(diff_id, entries, offset_base=offset_base, encoded=encoded)
-
-
-def _written_nothing() -> bool:
-    return False
-
-
-def digests_incomplete(entries: Iterable[Entry]) -> bool:
-    """True when some FILE entry has no content digest (a layer analysed by a seeking pass)."""
-    file = EntryKind.FILE
-    return any(e.digest is None and e.kind is file for e in entries)
-
-
 # ---------------------------------------------------------------------- encoding
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause the cyclic GC: creating 10⁶ entries otherwise triggers collections that cost 4x
-    the work itself (entries hold no cycles)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _int_column(values: Iterable[int]) -> bytes:
-    column = array("q", values)
-    if sys.byteorder == "big":
-        column.byteswap()
-    return column.tobytes()
-
-
-def _ints(data: Any, count: int) -> list[int]:
-    if type(data) is not bytes or len(data) != 8 * count:
-        raise ValueError("bad integer column")
-    column = array("q")
-    column.frombytes(data)
-    if sys.byteorder == "big":
-        column.byteswap()
-    return column.tolist()
-
-
-def encode_entries(entries: list[Entry], offset_base: int | None) -> bytes:
-    """Entries as columns (marshal), zstd-compressed: loads 10⁶ entries in well under a second.
-    Offsets are stored relative to `offset_base`. OverflowError for a number beyond 64 bits."""
-    count = len(entries)
-
-    def column(name: str) -> list[Any]:
-        return list(map(attrgetter(name), entries))
-
-    if offset_base is None:
-        relative = [_NO_OFFSET] * count
-    else:
-        relative = [_NO_OFFSET if o is None else o - offset_base for o in column("offset")]
-        if relative and min(relative) < _NO_OFFSET:
-            raise ValueError("an offset lies before the layer")
-    columns = (
-        count,
-        column("path"),
-        bytes(column("kind")),
-        _int_column(column("size")),
-        _int_column(column("mode")),
-        _int_column(column("uid")),
-        _int_column(column("gid")),
-        _int_column(relative),
-        column("digest"),
-        {i: e.link_target for i, e in enumerate(entries) if e.link_target is not None},
-        {i: e.content for i, e in enumerate(entries) if e.content is not None},
-    )
-    return _compress(marshal.dumps(columns))
-
-
-def decode_entries(payload: bytes, offset_base: int | None) -> list[Entry]:
-    """The entries `encode_entries` made `payload` of, offsets rebased to `offset_base`;
-    ValueError (or another error of marshal's) for a payload it did not make."""
-    with collector_paused():
-        return _decoded(payload, offset_base)
-
-
-def _decoded(payload: bytes, offset_base: int | None) -> list[Entry]:
-    columns = marshal.loads(_decompress(payload))
-    if type(columns) is not tuple or len(columns) != 11:
-        raise ValueError("bad layer record")
-    (count, paths, kinds, sizes, modes, uids, gids, relative, digests, links,
-     contents) = columns
-    if type(count) is not int or count < 0:
-        raise ValueError("bad entry count")
-    if (type(paths) is not list or len(paths) != count or not set(map(type, paths)) <= {str}
-            or type(kinds) is not bytes or len(kinds) != count
-            or type(digests) is not list or len(digests) != count
-            or not _digests_ok(digests)
-            or type(links) is not dict or type(contents) is not dict):
-        raise ValueError("bad layer record")
-    link_column: list[str | None] = [None] * count
-    for index, link in links.items():
-        if type(index) is not int or not 0 <= index < count or type(link) is not str:
-            raise ValueError("bad link column")
-        link_column[index] = link
-    content_column: list[bytes | None] = [None] * count
-    for index, data in contents.items():
-        if type(index) is not int or not 0 <= index < count or type(data) is not bytes:
-            raise ValueError("bad content column")
-        content_column[index] = data
-    offsets: list[int | None]
-    if offset_base is None:
-        offsets = [None] * count
-    else:
-        offsets = [None if o < 0 else o + offset_base for o in _ints(relative, count)]
-    return list(map(Entry, paths, map(_KINDS.__getitem__, kinds), _ints(sizes, count),
-                    _ints(modes, count), _ints(uids, count), _ints(gids, count), link_column,
-                    digests, offsets, content_column))
-
-
-def _digests_ok(digests: list[Any]) -> bool:
-    types = set(map(type, digests))
-    if not types <= {bytes, _NONE_TYPE}:
-        return False
-    return bytes not in types or {len(d) for d in digests if d is not None} == {16}
-
 
 def _encode_image(record: SavedImage) -> bytes:
     layers = [(layer.key, layer.digest, layer.diff_id, layer.media_type, layer.stored_bytes)
               for layer in record.layers]
     columns = (record.config, record.config_digest, record.manifest_digest, layers)
-    return _compress(marshal.dumps(columns))
+    return compress(marshal.dumps(columns))
 
 
 def _decode_image(payload: bytes) -> SavedImage:
-    columns = marshal.loads(_decompress(payload))
+    columns = marshal.loads(decompress(payload))
     if type(columns) is not tuple or len(columns) != 4:
         raise ValueError("bad image record")
     config, config_digest, manifest_digest, raw_layers = columns
@@ -568,17 +354,6 @@ def _decode_image(payload: bytes) -> SavedImage:
             raise ValueError("bad image record")
         layers.append(SavedLayer(key, digest, diff_id, media_type, stored_bytes))
     return SavedImage(config, config_digest, manifest_digest, tuple(layers))
-
-
-def _compress(data: bytes) -> bytes:
-    return zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(data)
-
-
-def _decompress(payload: bytes) -> bytes:
-    try:
-        return zstandard.ZstdDecompressor().decompress(payload)
-    except zstandard.ZstdError as exc:
-        raise ValueError(str(exc)) from None
 
 
 # ---------------------------------------------------------------------- framing
@@ -671,14 +446,7 @@ def report_fingerprint() -> int:
 __all__ = [
     "FORMAT_VERSION",
     "LayerCache",
-    "ReadStats",
-    "Reuse",
-    "SavedImage",
-    "SavedLayer",
-    "decode_entries",
     "default_directory",
-    "digests_incomplete",
-    "encode_entries",
     "fingerprint",
     "report_fingerprint",
 ]
