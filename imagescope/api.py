@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from imagescope.analysis.history import base_layer_count
 from imagescope.analysis.overlay import replay, rewrite_candidates
 from imagescope.analysis.recommend import optimized_bytes, recommend
 from imagescope.analysis.report import Report, base_image, build_report
-from imagescope.layer.tar import fill_digests
+from imagescope.layer.digests import fill_digests
 from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Image, PendingChecks
 from imagescope.progress import Progress
@@ -133,7 +134,8 @@ def _report_key(image: Image, base: BaseRef | None) -> str | None:
     key = image_key(image)
     if key is None or base is None:
         return key
-    return f"{key}+base{base.layers_under(image)}"
+    named = f"{key}+base{base.layers_under(image)}".encode()
+    return "sha256:" + hashlib.sha256(named).hexdigest()
 
 
 def compare(old_reference: str, new_reference: str, *, pull: str = "missing",

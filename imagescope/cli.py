@@ -276,7 +276,7 @@ class _Loader:
         self.limits = limits
         self.pull = pull
         self.platform = platform
-        self.cache = None if no_cache else LayerCache.default()
+        self.cache = None if no_cache else LayerCache.default(limits)
         refused = self.cache.untrusted() if self.cache is not None else None
         if refused is not None:  # someone else could write what this run would trust
             assert self.cache is not None

@@ -27,7 +27,8 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 
 from fixtures import imagegen as g
 from imagescope.errors import ExitCode, ImagescopeError
-from imagescope.layer.tar import LimitedReader, read_layer
+from imagescope.layer.fileio import LimitedReader
+from imagescope.layer.tar import read_layer
 from tests.hostile import HANG_SECONDS, comparable, inspect, time_limit, write
 
 settings.register_profile(

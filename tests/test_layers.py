@@ -11,7 +11,9 @@ import pytest
 import zstandard
 
 from imagescope.errors import CorruptArchive, UnsupportedMediaType
-from imagescope.layer.tar import LimitedReader, fill_digests, normalize_path, read_layer
+from imagescope.layer.digests import fill_digests
+from imagescope.layer.fileio import LimitedReader
+from imagescope.layer.tar import normalize_path, read_layer
 from imagescope.model import EntryKind
 
 GZIP_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from imagescope.errors import CorruptArchive
 from imagescope.layer import tar as layers
 from imagescope.layer.capture import should_capture
+from imagescope.layer.fileio import LimitedReader
 from imagescope.model import Entry, EntryKind
 
 needs_scan = pytest.mark.skipif(layers._compiled_scan is None,
@@ -171,7 +172,7 @@ def test_seek_mode_offsets_and_skipped_digests_are_the_same(
     def read() -> list[Entry]:
         with open(path, "rb") as handle:
             handle.seek(1000)
-            window = layers.LimitedReader(handle, path.stat().st_size - 1000)
+            window = LimitedReader(handle, path.stat().st_size - 1000)
             return layers.read_layer(window, index=0, label="layer", media_type=None,
                                      hash_contents=False, base_offset=1000)
 

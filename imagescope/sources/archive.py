@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import BinaryIO
 
 from imagescope.errors import CorruptArchive, NotAnImage, SourceNotFound
-from imagescope.layer.tar import decompressed_chunks, sniff_compression
+from imagescope.layer.compression import decompressed_chunks, sniff_compression
 from imagescope.model import Image
 from imagescope.sources.blobs import (
     BlobSpan,

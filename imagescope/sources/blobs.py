@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import errno
 import hashlib
-import io
 import os
 import pickle
 import posixpath
@@ -15,17 +14,13 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import IO, Any, BinaryIO, cast
+from typing import IO, BinaryIO, cast
 
 from imagescope.errors import CorruptArchive, MissingBlob, NotAnImage
 from imagescope.layer.codec import decode_entries, digests_incomplete, encode_entries
-from imagescope.layer.tar import (
-    LimitedReader,
-    blob_compression,
-    normalize_path,
-    read_layer,
-    sniff_compression,
-)
+from imagescope.layer.compression import blob_compression, sniff_compression
+from imagescope.layer.fileio import HashingReader, LimitedReader, PositionedFile
+from imagescope.layer.tar import normalize_path, read_layer
 from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Layer
 from imagescope.progress import Progress
@@ -36,7 +31,6 @@ from imagescope.sources.verify import (
     BlobChecks,
     DeferredBlob,
     DeferredChecks,
-    HashingReader,
     SpanHasher,
     check_digests,
     plan_checks,
@@ -438,53 +432,8 @@ class _SharedProgress(Progress):
 
 
 def _own_position(span: BlobSpan) -> BlobSpan:
-    """`span` read through a position of its own (`_PositionedFile`)."""
-    return dataclasses.replace(span, file=cast(BinaryIO, _PositionedFile(span.file)))
-
-
-class _PositionedFile(io.RawIOBase):
-    """A file read through its own position with `os.pread`, so threads can share the file."""
-
-    def __init__(self, file: BinaryIO) -> None:
-        super().__init__()
-        self._fd = file.fileno()
-        self._position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def fileno(self) -> int:
-        return self._fd
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_SET:
-            position = offset
-        elif whence == io.SEEK_CUR:
-            position = self._position + offset
-        else:
-            position = os.fstat(self._fd).st_size + offset
-        if position < 0:
-            raise ValueError(f"negative seek position {position}")
-        self._position = position
-        return position
-
-    def read(self, size: int = -1, /) -> bytes:
-        if size is None or size < 0:
-            size = max(0, os.fstat(self._fd).st_size - self._position)
-        data = os.pread(self._fd, size, self._position)
-        self._position += len(data)
-        return data
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[:len(data)] = data
-        return len(data)
+    """`span` read through a position of its own (`PositionedFile`)."""
+    return dataclasses.replace(span, file=cast(BinaryIO, PositionedFile(span.file)))
 
 
 def cache_lookup(reuse: Reuse, ref: LayerRef, plain: bool, *,

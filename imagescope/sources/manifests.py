@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import platform as host_platform
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,8 @@ from imagescope.errors import (
     UnsupportedMediaType,
     UsageError,
 )
-from imagescope.layer.tar import compression_of
+from imagescope.layer.compression import compression_of
+from imagescope.layer.digests import Digest, blob_path, digest_of_path
 from imagescope.model import HistoryStep, Image, Layer
 from imagescope.sources.refs import familiar
 
@@ -40,9 +40,6 @@ REFERENCE_TYPE = "vnd.docker.reference.type"  # buildx: "attestation-manifest" e
 MAX_DOCUMENT_BYTES = 32 << 20  # a JSON document bigger than this is not a manifest or config
 _MAX_INDEX_DEPTH = 8
 MAX_LAYERS = 1000  # overlayfs stacks at most 500 layers, Docker 128: more is not an image
-_VERIFIED_ALGORITHMS = frozenset({"sha256", "sha384", "sha512"})
-_DIGEST = re.compile(r"(?P<alg>[a-z0-9]+(?:[.+_-][a-z0-9]+)*):(?P<hex>[a-zA-Z0-9=_-]+)")
-_BLOB_PATH = re.compile(r"blobs/(?P<alg>[a-z0-9]+(?:[.+_-][a-z0-9]+)*)/(?P<hex>[a-zA-Z0-9=_-]+)")
 
 ReadDoc = Callable[[str], bytes]
 """Bytes of a document by its path in the layout or archive (`blobs/sha256/…`, `manifest.json`,
@@ -220,10 +217,10 @@ def verifying(read: ReadDoc) -> ReadDoc:
     DigestMismatch."""
     def read_verified(key: str) -> bytes:
         data = read(key)
-        digest = digest_of_path(key)
+        digest = Digest.of_path(key)
         if digest is not None:
-            algorithm, _, expected = digest.partition(":")
-            if algorithm not in _VERIFIED_ALGORITHMS:
+            algorithm, expected = digest.algorithm, digest.encoded
+            if not digest.verifiable:
                 raise DigestMismatch(f"cannot verify {key[:80]!r}: imagescope checks sha256, "
                                      "sha384 and sha512 digests (--no-verify reads the image "
                                      "unchecked)")
@@ -233,20 +230,6 @@ def verifying(read: ReadDoc) -> ReadDoc:
         return data
 
     return read_verified
-
-
-def blob_path(digest: str) -> str:
-    """`sha256:abc…` → `blobs/sha256/abc…`; a malformed digest (a path escape) is CorruptArchive."""
-    match = _DIGEST.fullmatch(digest) if isinstance(digest, str) else None
-    if match is None:
-        raise CorruptArchive(f"invalid digest {digest!r}")
-    return f"blobs/{match['alg']}/{match['hex']}"
-
-
-def digest_of_path(path: str) -> str | None:
-    """`blobs/sha256/abc…` → `sha256:abc…`; None for paths that are not content-addressed."""
-    match = _BLOB_PATH.fullmatch(path)
-    return f"{match['alg']}:{match['hex']}" if match else None
 
 
 def oci_plan(index_doc: bytes, read: ReadDoc, *, selector: str | None,
@@ -267,7 +250,8 @@ def oci_plan(index_doc: bytes, read: ReadDoc, *, selector: str | None,
         top = _select_by_ref_name(top, selector, where)
     options: list[Option] = []
     artifacts: list[str] = []
-    _collect(top, read, options, where, depth=0, artifacts=artifacts)
+    parsed: dict[str, dict[str, Any]] = {}  # each manifest parsed once, by digest
+    _collect(top, read, options, where, depth=0, parsed=parsed, artifacts=artifacts)
     if by_digest is not None:
         found = [o for o in options if o.identity == by_digest]
         if not found:
@@ -279,8 +263,9 @@ def oci_plan(index_doc: bytes, read: ReadDoc, *, selector: str | None,
                          f"({', '.join(sorted(set(artifacts)))})")
     chosen = choose(options, wanted, where, how_to_pick)
     manifest_digest: str = chosen.identity
-    manifest = _object(parse_json(_read_doc(read, blob_path(manifest_digest), "manifest"),
-                                  f"manifest {manifest_digest}"), f"manifest {manifest_digest}")
+    manifest = parsed.get(manifest_digest) or _object(
+        parse_json(_read_doc(read, blob_path(manifest_digest), "manifest"),
+                   f"manifest {manifest_digest}"), f"manifest {manifest_digest}")
     media_type = (_media_type(manifest, f"manifest {manifest_digest}")
                   or _media_type(chosen.payload, f"{where}: index entry"))
     if media_type not in (None, *MANIFEST_TYPES):
@@ -449,9 +434,8 @@ def _digest_selector(selector: str | None) -> str | None:
     """`sha256:…` (or `@sha256:…`) when the selector names a manifest by digest."""
     if selector is None:
         return None
-    text = selector.removeprefix("@")
-    match = _DIGEST.fullmatch(text)
-    return text if match is not None and match["alg"] in _VERIFIED_ALGORITHMS else None
+    digest = Digest.parse(selector.removeprefix("@"))
+    return str(digest) if digest is not None and digest.verifiable else None
 
 
 def _select_by_ref_name(top: list[dict[str, Any]], selector: str,
@@ -627,9 +611,7 @@ __all__ = [
     "Option",
     "Plan",
     "Platform",
-    "blob_path",
     "choose",
-    "digest_of_path",
     "docker_plan",
     "oci_plan",
     "parse_json",

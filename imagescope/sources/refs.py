@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from imagescope.errors import SourceNotFound, UsageError
+from imagescope.layer.digests import Digest
 
 ENGINE = "engine"
 DOCKER_ARCHIVE = "docker-archive"
@@ -32,7 +33,6 @@ _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}
 _REFERENCE = re.compile(
     rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*(?::{_TAG})?(?:@{_DIGEST})?"
 )
-_IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")
 _PATH_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst", ".oci")
 
 
@@ -92,12 +92,13 @@ def looks_like_path(text: str) -> bool:
 
 def is_engine_reference(text: str) -> bool:
     """True for `name[:tag][@digest]` by the distribution grammar, or an image ID `sha256:<hex>`."""
-    return bool(_IMAGE_ID.fullmatch(text) or _REFERENCE.fullmatch(text))
+    return is_image_id(text) or bool(_REFERENCE.fullmatch(text))
 
 
 def is_image_id(text: str) -> bool:
     """True for a full image ID (`sha256:<64 hex>`): it names local content and cannot be pulled."""
-    return bool(_IMAGE_ID.fullmatch(text))
+    digest = Digest.parse(text)
+    return digest is not None and digest.algorithm == "sha256" and digest.canonical
 
 
 def familiar(reference: str) -> str:

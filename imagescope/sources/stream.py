@@ -14,7 +14,9 @@ from typing import IO, Any, cast
 
 from imagescope.errors import NotAnImage
 from imagescope.layer.codec import digests_incomplete
-from imagescope.layer.tar import read_layer, sniff_compression
+from imagescope.layer.compression import sniff_compression
+from imagescope.layer.fileio import ChunkReader, HashingReader
+from imagescope.layer.tar import read_layer
 from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Image, Layer
 from imagescope.progress import Progress
@@ -30,7 +32,7 @@ from imagescope.sources.manifests import (
     verifying,
 )
 from imagescope.sources.source import Reuse
-from imagescope.sources.verify import HashingReader, check_digests, plan_checks
+from imagescope.sources.verify import check_digests, plan_checks
 
 MANIFEST_JSON = "manifest.json"
 INDEX_JSON = "index.json"
@@ -242,39 +244,8 @@ def _parse_kept(ref: LayerRef, saved: Saved, where: str, limits: ReadLimits, *,
     return key
 
 
-class ChunkReader(io.RawIOBase):
-    """Chunks as a non-seekable file; `on_chunk` is told each chunk's size."""
-
-    def __init__(self, chunks: Iterator[bytes], on_chunk: Callable[[int], None]) -> None:
-        super().__init__()
-        self._chunks = chunks
-        self._on_chunk = on_chunk
-        self._view = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._view:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._on_chunk(len(chunk))
-            self._view = memoryview(chunk)
-        count = min(len(buffer), len(self._view))
-        buffer[:count] = self._view[:count]
-        self._view = self._view[count:]
-        return count
-
-    def drain(self) -> None:
-        """Consume the rest of the stream."""
-        self._view = memoryview(b"")
-        for chunk in self._chunks:
-            self._on_chunk(len(chunk))
-
-
 def _ignore(nbytes: int) -> None:
     """For chunks counted elsewhere."""
 
 
-__all__ = ["ChunkReader", "Saved", "StreamedLayer", "UnservedLayer", "assemble", "read_stream"]
+__all__ = ["Saved", "StreamedLayer", "UnservedLayer", "assemble", "read_stream"]

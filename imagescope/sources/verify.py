@@ -8,18 +8,15 @@ decoding, while the analysis runs (`DeferredChecks`).
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 from imagescope.errors import CorruptArchive, DigestMismatch
-from imagescope.layer.tar import Readable
 from imagescope.limits import ReadLimits
 from imagescope.sources import spanhash
 from imagescope.sources.manifests import LayerRef
@@ -98,38 +95,6 @@ def check_digests(label: str, expected: Iterable[tuple[str, str]],
                 f"{algorithm}:{computed[algorithm][:16]}… but {named} gives "
                 f"{digest[:len(algorithm) + 17]}…; the image is corrupt or was altered "
                 "(--no-verify skips this check)")
-
-
-class HashingReader(io.RawIOBase):
-    """`raw`, read once front to back, hashing every byte that passes with each algorithm.
-
-    Not seekable, so `read_layer` reads it in one pass; `finish` reads what the reader left
-    (the padding after a tar's end marker) and returns the hex digests.
-    """
-
-    def __init__(self, raw: Readable, algorithms: Iterable[str]) -> None:
-        super().__init__()
-        self._raw = raw
-        self._hashers = [(name, hashlib.new(name)) for name in sorted(algorithms)]
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1, /) -> bytes:
-        data = self._raw.read(size)
-        for _, hasher in self._hashers:
-            hasher.update(data)
-        return data
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[:len(data)] = data
-        return len(data)
-
-    def finish(self) -> dict[str, str]:
-        while self.read(_HASH_CHUNK):
-            pass
-        return {name: hasher.hexdigest() for name, hasher in self._hashers}
 
 
 class SpanHasher:

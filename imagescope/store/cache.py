@@ -39,7 +39,6 @@ import contextlib
 import hashlib
 import marshal
 import os
-import re
 import stat
 import struct
 import sys
@@ -51,6 +50,8 @@ from pathlib import Path
 import xxhash
 
 from imagescope.layer.codec import compress, decode_entries, decompress, encode_entries
+from imagescope.layer.digests import Digest
+from imagescope.limits import ReadLimits
 from imagescope.model import Entry
 from imagescope.sources.source import SavedImage, SavedLayer
 
@@ -63,7 +64,6 @@ _SUFFIXES = {_LAYER_RECORD: ".layer", _IMAGE_RECORD: ".image", _REPORT_RECORD: "
 # magic, format version, record kind, analysis fingerprint, key length, payload length
 _HEADER = struct.Struct("<8sHHQIQ")
 _CHECKSUM_BYTES = 16
-_KEY = re.compile(r"(?P<alg>[a-z0-9]+):(?P<hex>[0-9a-f]{32,128})")
 _TEMP_PREFIX = ".tmp-"
 # The largest cache file read or written. A layer's entries encode to ~17 MiB per million
 # (60 MiB with incompressible 80-byte names and every digest), so 1 GiB holds well over ten
@@ -97,15 +97,33 @@ def _written_nothing() -> bool:
 class LayerCache:
     """Layer analyses (and engine image layouts) on disk; see the module docstring."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, limits: ReadLimits | None = None) -> None:
+        """`limits`: the guards and verification mode of the reads whose analyses are kept;
+        entries made under other ones are misses."""
         self.directory = Path(directory)
+        self.limits = limits or ReadLimits()
         self._swept = False
         self._refused: str | None = None  # why `untrusted` refused it: it stays refused
 
     @classmethod
-    def default(cls) -> LayerCache:
+    def default(cls, limits: ReadLimits | None = None) -> LayerCache:
         """The user's cache (XDG); the directory is created by the first `put`."""
-        return cls(default_directory())
+        return cls(default_directory(), limits)
+
+    def under(self, limits: ReadLimits) -> LayerCache:
+        """This cache as reads under `limits` use it (itself when they are its own)."""
+        if limits == self.limits:
+            return self
+        other = LayerCache(self.directory, limits)
+        other._refused = self._refused
+        return other
+
+    def _print(self, kind: int) -> int:
+        """The fingerprint entries of `kind` carry here: the code's and these limits'."""
+        limits = self.limits
+        mixed = f"{_fingerprint(kind)} {limits.verify} {limits.max_layer_ratio} " \
+                f"{limits.max_layer_size}"
+        return xxhash.xxh3_64_intdigest(mixed.encode())
 
     # ------------------------------------------------------------------ layers
 
@@ -193,10 +211,10 @@ class LayerCache:
 
     def _path(self, key: str | None, kind: int) -> Path | None:
         """The file of `key`; None for a key that is not a plain digest (never a path escape)."""
-        match = _KEY.fullmatch(key) if isinstance(key, str) else None
-        if match is None:
+        digest = Digest.parse(key)
+        if digest is None or not digest.canonical:
             return None
-        return self.directory / f"{match['alg']}-{match['hex']}{_SUFFIXES[kind]}"
+        return self.directory / f"{digest.algorithm}-{digest.encoded}{_SUFFIXES[kind]}"
 
     def untrusted(self) -> str | None:
         """Why this cache must not be used, or None: a directory of it (the ones imagescope
@@ -269,7 +287,7 @@ class LayerCache:
         if len(data) != info.st_size:
             return None
         assert key is not None
-        return _unwrap(data, kind, key)
+        return _unwrap(data, kind, key, self._print(kind))
 
     def _make_directories(self) -> None:
         """The cache directory and its missing parents up to `imagescope`, each 0700."""
@@ -284,7 +302,7 @@ class LayerCache:
         than MAX_FILE_BYTES (it could never be read back) or the write failed."""
         path = self._path(key, kind)
         assert path is not None
-        data = _wrap(payload, kind, key)
+        data = _wrap(payload, kind, key, self._print(kind))
         if len(data) > MAX_FILE_BYTES or not self._trusted():
             return False
         try:
@@ -359,23 +377,23 @@ def _decode_image(payload: bytes) -> SavedImage:
 # ---------------------------------------------------------------------- framing
 
 
-def _wrap(payload: bytes, kind: int, key: str) -> bytes:
+def _wrap(payload: bytes, kind: int, key: str, fingerprint: int) -> bytes:
     """Header (magic, version, kind, fingerprint, key) + payload + xxh3-128 of both."""
     key_bytes = key.encode()
-    head = _HEADER.pack(MAGIC, FORMAT_VERSION, kind, _fingerprint(kind), len(key_bytes),
+    head = _HEADER.pack(MAGIC, FORMAT_VERSION, kind, fingerprint, len(key_bytes),
                         len(payload))
     body = head + key_bytes + payload
     return body + xxhash.xxh3_128_digest(body)
 
 
-def _unwrap(data: bytes, kind: int, key: str) -> bytes | None:
+def _unwrap(data: bytes, kind: int, key: str, fingerprint: int) -> bytes | None:
     """The payload when everything about `data` checks out, else None."""
     if len(data) < _HEADER.size + _CHECKSUM_BYTES:
         return None
     magic, version, found_kind, found_print, key_length, payload_length = \
         _HEADER.unpack_from(data)
     if (magic != MAGIC or version != FORMAT_VERSION or found_kind != kind
-            or found_print != _fingerprint(kind)
+            or found_print != fingerprint
             or len(data) != _HEADER.size + key_length + payload_length + _CHECKSUM_BYTES):
         return None
     body = memoryview(data)[:-_CHECKSUM_BYTES]
@@ -397,14 +415,13 @@ def _fingerprint(kind: int) -> int:
 
 def fingerprint() -> int:
     """Identifies the code that makes entries: imagescope's version, the marshal format and the
-    sources of the modules that decide entries (tar parsing, content capture, the entry model),
-    and the compiled tar scan when it is loaded (its built file; "none" without it).
+    sources of the modules that decide entries (every module of `layer/`: tar parsing,
+    decompression, content capture, the entry codec; the entry model and the limits), and the
+    compiled tar scan when it is loaded (its built file; "none" without it).
     A change to any of them makes every older entry a miss instead of a stale answer."""
     global _FINGERPRINT
     if _FINGERPRINT is None:
         import imagescope
-        from imagescope import model
-        from imagescope.layer import capture
         from imagescope.layer import tar as layers
 
         hasher = xxhash.xxh3_64()
@@ -414,13 +431,24 @@ def fingerprint() -> int:
             hasher.update(Path(scan.__file__ or "").read_bytes() if scan else b"none")
         except OSError:
             hasher.update(b"unreadable")
-        for module in (capture, layers, model):
+        for source in scan_sources():
+            hasher.update(source.name.encode() + b"\0")
             try:
-                hasher.update(Path(module.__file__ or "").read_bytes())
+                hasher.update(source.read_bytes())
             except OSError:
-                hasher.update(module.__name__.encode())
+                hasher.update(b"unreadable")
         _FINGERPRINT = hasher.intdigest()
     return _FINGERPRINT
+
+
+def scan_sources() -> list[Path]:
+    """The Python sources whose code decides a layer's entries: every module of `layer/`, the
+    entry model and the limits."""
+    from imagescope import limits, model
+    from imagescope.layer import tar
+
+    layer_modules = sorted(Path(tar.__file__ or "").parent.glob("*.py"))
+    return [*layer_modules, Path(model.__file__ or ""), Path(limits.__file__ or "")]
 
 
 def report_fingerprint() -> int:
@@ -449,4 +477,5 @@ __all__ = [
     "default_directory",
     "fingerprint",
     "report_fingerprint",
+    "scan_sources",
 ]

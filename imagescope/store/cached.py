@@ -23,7 +23,7 @@ class CachedImage:
     def __init__(self, handle: ImageHandle, cache: LayerCache | None,
                  stats: ReadStats | None = None) -> None:
         self.handle = handle
-        self.cache = cache
+        self.cache = cache.under(handle.request.limits) if cache is not None else None
         self.stats = stats if stats is not None else ReadStats()
         handle.count_in(self.stats)
 
