@@ -138,3 +138,37 @@ def test_a_tag_moved_to_another_image_is_not_answered_by_the_old_report(
     assert growth == 5000 - len("one\n")  # /big instead of /version
     again, counts = inspect(imagescope, first)
     assert counts == REPORT_HIT and again.stdout == after.stdout
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["no-cache", "cache"])
+def test_an_inspect_connects_once_and_looks_the_image_up_once(
+        cache_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cached: bool) -> None:
+    """Cold and with the cache (identity first, then the layers): one connection, one lookup,
+    one `docker save`; warm: one lookup and no save."""
+    from docker.models.images import Image, ImageCollection
+
+    from imagescope import api
+    from imagescope.sources.source import ReadStats
+    from imagescope.store.cache import LayerCache
+
+    calls = {"connect": 0, "get": 0, "save": 0}
+    from_env, get, save = docker.from_env, ImageCollection.get, Image.save
+
+    def counted(name: str, real):  # type: ignore[no-untyped-def]
+        def call(*args, **kwargs):  # type: ignore[no-untyped-def]
+            calls[name] += 1
+            return real(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(docker, "from_env", counted("connect", from_env))
+    monkeypatch.setattr(ImageCollection, "get", counted("get", get))
+    monkeypatch.setattr(Image, "save", counted("save", save))
+    cache = LayerCache(tmp_path / "c") if cached else None
+    cold = api.inspect(cache_image, pull="never", cache=cache)
+    assert calls == {"connect": 1, "get": 1, "save": 1}
+    if cached:
+        calls.update(connect=0, get=0, save=0)
+        stats = ReadStats()
+        warm = api.inspect(cache_image, pull="never", cache=cache, stats=stats)
+        assert calls == {"connect": 1, "get": 1, "save": 0}
+        assert stats.reports_from_cache == 1 and warm == cold
