@@ -23,6 +23,8 @@ from imagescope.sources import load
 from imagescope.sources.source import ReadStats, SavedImage, SavedLayer
 from imagescope.store import cache as cache_module
 from imagescope.store.cache import LayerCache
+from tests import cli as cli_harness
+from tests.cli import CliResult
 from tests.test_formats import EXPECTED_SUMMARY, EXPECTED_WASTED_FILES, reference_image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -489,11 +491,8 @@ def test_a_cached_analysis_the_source_contradicts_is_replaced(tmp_path: Path) ->
 # --------------------------------------------------------------------------- the command line
 
 
-def run_cli(*args: str | Path, env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "imagescope", *map(str, args)],
-                          capture_output=True, text=True, check=False, cwd=ROOT, timeout=300,
-                          env={**os.environ, **(env or {})})
+def run_cli(*args: str | Path, env: dict[str, str] | None = None) -> CliResult:
+    return cli_harness.run_cli(*args, cwd=ROOT, env=env)
 
 
 def test_cli_uses_the_xdg_cache_and_prints_stats(legacy_archive: Path,

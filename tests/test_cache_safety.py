@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from imagescope.model import Entry, EntryKind
 from imagescope.store import cache as cache_module
 from imagescope.store.cache import LayerCache
 
+from .cli import CliResult, run_cli
 from .hostile import time_limit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,10 +69,9 @@ def test_directories_it_makes_are_private(tmp_path: Path) -> None:
     assert cache.untrusted() is None
 
 
-def run(cache_home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "imagescope", "inspect", str(EXAMPLE),
-                           "--format", "json"], capture_output=True, text=True, check=False,
-                          env={**os.environ, "XDG_CACHE_HOME": str(cache_home)}, timeout=120)
+def run(cache_home: Path) -> CliResult:
+    return run_cli("inspect", str(EXAMPLE), "--format", "json",
+                   env={"XDG_CACHE_HOME": str(cache_home)})
 
 
 def untrustworthy(kind: str, home: Path) -> Path:

@@ -15,17 +15,14 @@ import pytest
 
 from imagescope import __version__, cli
 from imagescope.errors import ExitCode
+from tests.cli import run_cli, run_process
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "fixtures" / "example-image.tar"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
-def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None
-        ) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "COLUMNS": "120", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "imagescope", *args], capture_output=True,
-                          check=False, text=True, cwd=cwd, env=full_env, timeout=120)
+run = run_cli
 
 
 def test_version_and_help() -> None:
@@ -151,8 +148,8 @@ def test_a_closed_stdout_fails_before_the_analysis() -> None:
 
 def test_a_stdout_that_cannot_encode_the_report_gets_escapes() -> None:
     """A non-UTF-8 locale: the whole report, what ASCII lacks written as \\u escapes."""
-    result = run("inspect", str(EXAMPLE), "--format", "markdown",
-                 env={"PYTHONIOENCODING": "ascii"})
+    result = run_process("inspect", str(EXAMPLE), "--format", "markdown",
+                         env={"PYTHONIOENCODING": "ascii"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.isascii()
     assert "| \\u21b3 removed by a later step |" in result.stdout

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from fixtures import imagegen as g
 from imagescope.errors import ExitCode
+from tests.cli import run_cli
 
 BASE = g.Step("/bin/sh -c #(nop) ADD file:0123abcd in / ")
 BASE_LAYER = g.layer_tar([g.dir("bin"), g.file("bin/sh", size=1000), g.dir("etc"),
@@ -53,10 +51,7 @@ def images(tmp_path: Path) -> tuple[Path, Path, Path]:
     return old, new, base
 
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "imagescope", *args], capture_output=True,
-                          check=False, text=True, cwd=cwd, env={**os.environ, "COLUMNS": "120"},
-                          timeout=120)
+run = run_cli
 
 
 def test_diff_json_of_mixed_sources(images: tuple[Path, Path, Path]) -> None:

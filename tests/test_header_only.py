@@ -6,8 +6,6 @@ and Python's tarfile read it. A size field must not let a member hide behind suc
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from imagescope.errors import ExitCode
 from imagescope.layer import tar as layers
 from imagescope.layer.capture import should_capture
 from imagescope.model import EntryKind
+from tests.cli import run_process
 
 from .test_tarscan import _both, needs_scan
 
@@ -131,9 +130,8 @@ def test_a_smuggled_secret_fails_the_secrets_gate(tmp_path: Path) -> None:
         layers=[base, smuggling(b"2")],
         history=[g.Step("/bin/sh -c #(nop) ADD file:base in / "),
                  g.Step("/bin/sh -c #(nop) COPY dir:evil in / ")]))
-    result = subprocess.run([sys.executable, "-m", "imagescope", "inspect", str(image),
-                             "--fail-on-secrets", "--no-cache"],
-                            capture_output=True, text=True, cwd=tmp_path, check=False)
+    result = run_process("inspect", str(image), "--fail-on-secrets", "--no-cache",
+                         cwd=tmp_path)
     assert result.returncode == ExitCode.GATE_FAILED, result.stderr
     assert "FAIL fail-on-secrets: 1 secret file(s) in the image: /root/.ssh/id_rsa" \
         in result.stdout

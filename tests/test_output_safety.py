@@ -9,10 +9,7 @@ nothing in it becomes markup.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +17,7 @@ import pytest
 from fixtures import imagegen as g
 from imagescope.errors import ExitCode
 from imagescope.render.terminal import printable
+from tests.cli import CliResult, run_process
 from tests.test_render_markdown import read, table
 
 # Clear the screen, move the cursor, a hyperlink (OSC 8, ST-terminated and BEL-terminated),
@@ -55,12 +53,9 @@ def images(tmp_path: Path) -> tuple[Path, Path]:
     return old, new
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
+def run(*args: str) -> CliResult:
     """imagescope with stdout and stderr pipes, as in CI or `| less`."""
-    return subprocess.run([sys.executable, "-m", "imagescope", *args, "--no-cache"],
-                          capture_output=True, check=False, text=True, timeout=120,
-                          env={**os.environ, "COLUMNS": "200"}, encoding="utf-8",
-                          errors="surrogateescape")
+    return run_process(*args, "--no-cache", env={"COLUMNS": "200"})
 
 
 def assert_inert(text: str) -> None:

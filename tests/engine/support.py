@@ -7,7 +7,6 @@ import json
 import os
 import struct
 import subprocess
-import sys
 import tarfile
 import uuid
 from collections.abc import Callable, Mapping
@@ -20,6 +19,7 @@ import docker.errors
 import pytest
 
 from imagescope.errors import ExitCode
+from tests.cli import CliResult, run_process
 
 BASE_TAG = "busybox:local"
 BUSYBOX_PATHS = ("/usr/bin/busybox", "/bin/busybox")
@@ -141,26 +141,14 @@ class SessionImages:
                 pass
 
 
-@dataclass(frozen=True)
-class CliResult:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
 Cli = Callable[..., CliResult]  # run_imagescope, as the `imagescope` fixture hands it out
 
 
 def run_imagescope(*args: str, docker_host: str | None = None) -> CliResult:
     """`python -m imagescope ARGS` in a child process, as a user runs it; DOCKER_HOST comes from
     the environment unless `docker_host` is given."""
-    env = dict(os.environ)
-    if docker_host is not None:
-        env["DOCKER_HOST"] = docker_host
-    done = subprocess.run([sys.executable, "-m", "imagescope", *args], env=env,
-                          capture_output=True, text=True, timeout=CLI_TIMEOUT_SECONDS,
-                          stdin=subprocess.DEVNULL, check=False)
-    return CliResult(done.returncode, done.stdout, done.stderr)
+    return run_process(*args, env={"DOCKER_HOST": docker_host} if docker_host else None,
+                       timeout=CLI_TIMEOUT_SECONDS)
 
 
 def inspect_json(imagescope: Cli, reference: str, pull: str = "never") -> dict[str, Any]:
