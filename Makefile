@@ -4,20 +4,26 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # An editable install that puts the checkout on sys.path (a .pth line) rather than setuptools'
-# import hook, which costs every imagescope command 12 ms of imports at start-up.
+# import hook, which costs every imagescope command 12 ms of imports at start-up. setuptools
+# calls that mode transitional, in a 15-line warning on every install: that one warning (and
+# only it) is filtered.
 EDITABLE := --config-settings editable_mode=compat -e
+QUIET_COMPAT := PYTHONWARNINGS="ignore:Compat editable installs"
 
 .PHONY: demo test test-fast lint fixtures bench clean
 
 $(STAMP): pyproject.toml setup.py imagescope/layer/_tarscan.c Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet $(EDITABLE) '.[test]'
+	$(QUIET_COMPAT) $(BIN)/pip install --quiet $(EDITABLE) '.[test]'
 	touch $(STAMP)
 
 ## Install into .venv and inspect the bundled example image (no Docker engine needed).
 demo: $(STAMP)
 	$(BIN)/imagescope inspect fixtures/example-image.tar
+	@echo
+	@echo "Run it yourself: $(BIN)/imagescope inspect IMAGE   (or: source $(BIN)/activate)"
+	@echo "Options, examples and exit codes: $(BIN)/imagescope inspect --help"
 
 ## Install into .venv and run the whole test suite (engine tests skip when no engine answers).
 test: $(STAMP)
@@ -29,7 +35,7 @@ test-fast: $(STAMP)
 
 ## Lint and type-check (installs ruff and mypy into .venv).
 lint: $(STAMP)
-	$(BIN)/pip install --quiet $(EDITABLE) '.[test,dev]'
+	$(QUIET_COMPAT) $(BIN)/pip install --quiet $(EDITABLE) '.[test,dev]'
 	$(BIN)/ruff check imagescope tests fixtures
 	$(BIN)/mypy imagescope
 

@@ -148,7 +148,7 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group,
-             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="imagescope")
 def cli() -> None:
     """Measure the real layer waste of container images, to the byte.
@@ -162,18 +162,60 @@ def cli() -> None:
 _REF_HELP = """
     \b
     REF is any of:
-      name[:tag], name@sha256:...   an image in the local Docker engine (DOCKER_HOST honoured)
-      PATH.tar                      a `docker save` archive or an OCI archive
-      DIR                           an OCI image layout (oci-layout + index.json)
-      docker:NAME  docker-archive:PATH[:TAG]  oci:DIR[:TAG]  oci-archive:PATH[:TAG]
+      name[:tag], name@sha256:...  an image in the local Docker engine
+                                   (DOCKER_HOST honoured)
+      PATH.tar                     a `docker save` archive or an OCI archive
+      DIR                          an OCI image layout (oci-layout, index.json)
+      docker:NAME   docker-archive:PATH[:TAG]
+      oci:DIR[:TAG] oci-archive:PATH[:TAG]
 """
 
 _GATE_HELP = """
-    \b
     Gates (exit 1 when one fails; the report says which and by how much) can also be set in
     .imagescope.toml or [tool.imagescope] in pyproject.toml, found from the working directory
     upward; flags win. Sizes: 50MB, 1.5GiB, 512M, or bytes.
 """
+
+_EXIT_MEANINGS = {
+    ExitCode.OK: "success",
+    ExitCode.GATE_FAILED: "a gate failed (the report is still written)",
+    ExitCode.USAGE: "usage error",
+    ExitCode.SOURCE_NOT_FOUND: "no such file or directory",
+    ExitCode.NOT_AN_IMAGE: "not an image archive or layout",
+    ExitCode.CORRUPT_ARCHIVE: "corrupt archive, layer or document",
+    ExitCode.MISSING_BLOB: "a blob the manifest names is missing",
+    ExitCode.UNSUPPORTED_MEDIA_TYPE: "unsupported media type",
+    ExitCode.PLATFORM_NOT_FOUND: "the platform asked for is not there",
+    ExitCode.IMAGE_NOT_FOUND: "image not in the engine",
+    ExitCode.PULL_FAILED: "pull failed",
+    ExitCode.ENGINE_UNREACHABLE: "Docker engine not reachable",
+    ExitCode.ENGINE_ERROR: "Docker engine error",
+    ExitCode.OUTPUT_ERROR: "the report cannot be written",
+    ExitCode.CONFIG_ERROR: "invalid configuration file",
+    ExitCode.LAYER_TOO_LARGE: "a layer past --max-layer-ratio/--max-layer-size",
+    ExitCode.DIGEST_MISMATCH: "a blob does not match its digest",
+    ExitCode.INTERNAL_ERROR: "internal error (a bug: please report it)",
+    ExitCode.INTERRUPTED: "interrupted",
+    ExitCode.BROKEN_PIPE: "stdout closed early (`| head`)",
+}
+
+
+def _epilog(examples: str) -> str:
+    """Examples, then every exit code (from ExitCode, so the table cannot drift)."""
+    codes = "\n".join(f"  {int(code):>3}  {_EXIT_MEANINGS[code]}" for code in ExitCode)
+    return f"\b\nExamples:\n{examples}\n\n\b\nExit codes:\n{codes}"
+
+
+_INSPECT_EXAMPLES = """\
+  imagescope inspect myapp:1.4
+  imagescope inspect image.tar --format markdown -o report.md
+  imagescope inspect oci:./layout --platform linux/arm64
+  imagescope inspect myapp:1.4 --base debian:12 --max-wasted 50MB"""
+
+_DIFF_EXAMPLES = """\
+  imagescope diff myapp:1.3 myapp:1.4
+  imagescope diff old.tar new.tar --format markdown -o diff.md
+  imagescope diff myapp:1.3 myapp:1.4 --max-new-waste 10MB --max-growth 5%"""
 
 
 def _parsed(parse: Callable[..., Any]) -> Callable[[click.Context, click.Parameter, Any], Any]:
@@ -247,7 +289,7 @@ def _gate_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _guard_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Guards against hostile input (README, "Hostile input")."""
+    """Guards against hostile input (docs/hostile-input.md)."""
     for option in reversed([
         click.option("--no-verify", is_flag=True,
                      help="Do not check each layer blob read against the digest that names it "
@@ -369,10 +411,7 @@ def _stderr_is_terminal() -> bool:
     return Console(stderr=True).is_terminal
 
 
-_EPILOG = "Exit codes: 0 ok, 1 a gate failed, 2 usage error, 3 and up other errors (README)."
-
-
-@cli.command(epilog=_EPILOG, help="Inspect an image and report its layer waste, findings and "
+@cli.command(epilog=_epilog(_INSPECT_EXAMPLES), help="Inspect an image and report its layer waste, findings and "
                                   "recommendations.\n" + _REF_HELP + _GATE_HELP)
 @click.argument("reference", metavar="REF")
 @_output_options
@@ -400,13 +439,13 @@ def inspect(reference: str, output_format: str, output: Path | None, top: int, p
     report = loader.run(api.inspect, reference, base=named)
     loader.report_stats()
     results = check_report(report, settings)
-    from imagescope.render import render_report
+    from imagescope.render import renderer
 
-    text = render_report(output_format, report, results, _page(output, top))
+    text = renderer(output_format).report(report, results, _page(output, top))
     _finish(text, output, results)
 
 
-@cli.command(epilog=_EPILOG, help="""Compare two versions of an image: sizes, shared layers,
+@cli.command(epilog=_epilog(_DIFF_EXAMPLES), help="""Compare two versions of an image: sizes, shared layers,
     steps, final files and findings.
 
     OLD and NEW take any REF `inspect` takes, mixed freely (an engine image against an archive,
@@ -445,9 +484,9 @@ def diff(old_reference: str, new_reference: str, output_format: str, output: Pat
     changes, old, new = loader.run(api.compare, old_reference, new_reference, base=named)
     loader.report_stats()
     results = check_diff(changes, old, new, settings)
-    from imagescope.render import render_diff
+    from imagescope.render import renderer
 
-    text = render_diff(output_format, changes, results, _page(output, top))
+    text = renderer(output_format).diff(changes, results, _page(output, top))
     _finish(text, output, results)
 
 

@@ -1,10 +1,12 @@
-"""Renderers: pure functions of a Report or a Diff to text, chosen by format name.
+"""Renderers: pure functions of a Report or a Diff to text, looked up by format name.
 
-Each format's module is imported only when asked for (rich is not loaded for JSON)."""
+`RENDERERS` holds one `Renderer` per format; the CLI offers `FORMATS` and calls
+`renderer(fmt)`. Each format's module is imported only when asked for (rich is not loaded for
+JSON)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -12,8 +14,6 @@ if TYPE_CHECKING:
     from imagescope.analysis.diff import Diff
     from imagescope.analysis.gates import GateResult
     from imagescope.analysis.report import Report
-
-FORMATS = ("table", "json", "markdown")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,32 +26,65 @@ class Page:
     color: bool = False
 
 
-def render_report(fmt: str, report: Report, results: Sequence[GateResult], page: Page) -> str:
-    """`inspect`'s output in format `fmt` (one of FORMATS)."""
-    if fmt == "json":
-        from imagescope.render import json
+Results = Sequence["GateResult"]
 
-        return json.render(report, results)
-    if fmt == "markdown":
-        from imagescope.render import markdown
 
-        return markdown.render(report, top=page.top, gate_results=results)
+@dataclass(frozen=True, slots=True)
+class Renderer:
+    """One output format: `inspect`'s report and `diff`'s comparison as text."""
+
+    report: Callable[[Report, Results, Page], str]
+    diff: Callable[[Diff, Results, Page], str]
+
+
+def _table_report(report: Report, results: Results, page: Page) -> str:
     from imagescope.render import terminal
 
     return terminal.render(report, top=page.top, width=page.width, color=page.color,
                            gate_results=results)
 
 
-def render_diff(fmt: str, diff: Diff, results: Sequence[GateResult], page: Page) -> str:
-    """`diff`'s output in format `fmt` (one of FORMATS)."""
-    if fmt == "json":
-        from imagescope.render import json
-
-        return json.render_diff(diff, results, top=max(page.top, 100))
-    if fmt == "markdown":
-        from imagescope.render import markdown_diff
-
-        return markdown_diff.render(diff, results, top=page.top)
+def _table_diff(diff: Diff, results: Results, page: Page) -> str:
     from imagescope.render import terminal
 
     return terminal.render_diff(diff, results, top=page.top, width=page.width, color=page.color)
+
+
+def _json_report(report: Report, results: Results, page: Page) -> str:
+    from imagescope.render import json
+
+    return json.render(report, results)
+
+
+def _json_diff(diff: Diff, results: Results, page: Page) -> str:
+    from imagescope.render import json
+
+    return json.render_diff(diff, results, top=max(page.top, 100))
+
+
+def _markdown_report(report: Report, results: Results, page: Page) -> str:
+    from imagescope.render import markdown
+
+    return markdown.render(report, top=page.top, gate_results=results)
+
+
+def _markdown_diff(diff: Diff, results: Results, page: Page) -> str:
+    from imagescope.render import markdown_diff
+
+    return markdown_diff.render(diff, results, top=page.top)
+
+
+RENDERERS: dict[str, Renderer] = {
+    "table": Renderer(_table_report, _table_diff),
+    "json": Renderer(_json_report, _json_diff),
+    "markdown": Renderer(_markdown_report, _markdown_diff),
+}
+FORMATS = tuple(RENDERERS)
+
+
+def renderer(fmt: str) -> Renderer:
+    """The renderer of format `fmt` (one of FORMATS)."""
+    return RENDERERS[fmt]
+
+
+__all__ = ["FORMATS", "RENDERERS", "Page", "Renderer", "renderer"]
