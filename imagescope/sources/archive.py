@@ -12,13 +12,12 @@ from imagescope.layer.compression import decompressed_chunks, sniff_compression
 from imagescope.model import Image
 from imagescope.sources.blobs import (
     BlobSpan,
-    Locate,
     Member,
     NotRegularFile,
+    SeekableImage,
     index_tar,
     missing_blob,
     open_regular,
-    read_layers,
 )
 from imagescope.sources.manifests import (
     MAX_DOCUMENT_BYTES,
@@ -27,11 +26,10 @@ from imagescope.sources.manifests import (
     Platform,
     docker_plan,
     oci_plan,
-    to_image,
     verifying,
 )
 from imagescope.sources.refs import ARCHIVE, DOCKER_ARCHIVE, OCI_ARCHIVE, SourceRef
-from imagescope.sources.source import ImageHandle, LayerStore, ReadStats, Request, Reuse
+from imagescope.sources.source import ImageHandle, LayerStore, Request, Reuse
 from imagescope.sources.stream import INDEX_JSON, MANIFEST_JSON, assemble, read_stream
 from imagescope.sources.verify import DeferredChecks
 
@@ -54,7 +52,7 @@ class ArchiveSource:
             raise
 
 
-class PlainArchive(ImageHandle):
+class PlainArchive(SeekableImage):
     """An archive read seekably: its members indexed and its manifest resolved once, then only
     its layers read (`blobs.read_layers`).
 
@@ -73,18 +71,12 @@ class PlainArchive(ImageHandle):
         self.plan = _plan(self.kind, file, self._members, path, ref.selector, request.platform,
                           verify=request.limits.verify)
 
-    def identity(self, store: LayerStore | None = None) -> Image:
-        return self._image(Reuse(None, ReadStats(), only=frozenset()), None)
-
-    def read(self, reuse: Reuse, later: DeferredChecks | None = None) -> Image:
-        self.request.progress.status(f"reading {len(self.plan.layers)} layers")
-        return self._image(reuse, later)
-
-    def _image(self, reuse: Reuse, later: DeferredChecks | None) -> Image:
-        request = self.request
-        layers = read_layers(self.plan.layers, _locator(self._file, self._members, self._path),
-                             request.progress, reuse, request.limits, later)
-        return to_image(self.plan, layers, reference=self.reference, source=self.kind)
+    @contextmanager
+    def locate(self, ref: LayerRef) -> Iterator[BlobSpan]:
+        member = self._members.get(ref.key)
+        if member is None:
+            raise missing_blob(self._path, ref.key)
+        yield BlobSpan(self._file, member.offset, member.size, self._path)
 
     def close(self) -> None:
         self._file.close()
@@ -106,7 +98,7 @@ class CompressedArchive(ImageHandle):
         self._ref = ref
 
     def identity(self, store: LayerStore | None = None) -> Image:
-        return self._pass(Reuse(None, ReadStats(), only=frozenset()))
+        return self._pass(Reuse.nothing())
 
     def read(self, reuse: Reuse, later: DeferredChecks | None = None) -> Image:
         return self._pass(reuse)
@@ -202,15 +194,6 @@ def _plan(kind: str, file: BinaryIO, members: dict[str, Member], path: str,
 SOURCE = ArchiveSource()
 
 
-def _locator(file: BinaryIO, members: dict[str, Member], path: str) -> Locate:
-    @contextmanager
-    def locate(ref: LayerRef) -> Iterator[BlobSpan]:
-        member = members.get(ref.key)
-        if member is None:
-            raise missing_blob(path, ref.key)
-        yield BlobSpan(file, member.offset, member.size, path)
-
-    return locate
 
 
 __all__ = ["SOURCE", "ArchiveSource", "CompressedArchive", "PlainArchive"]

@@ -22,10 +22,10 @@ from imagescope.layer.compression import blob_compression, sniff_compression
 from imagescope.layer.fileio import HashingReader, LimitedReader, PositionedFile
 from imagescope.layer.tar import normalize_path, read_layer
 from imagescope.limits import ReadLimits
-from imagescope.model import Entry, Layer
+from imagescope.model import Entry, Image, Layer
 from imagescope.progress import Progress
-from imagescope.sources.manifests import LayerRef
-from imagescope.sources.source import Reuse
+from imagescope.sources.manifests import LayerRef, Plan, to_image
+from imagescope.sources.source import ImageHandle, LayerStore, Reuse
 from imagescope.sources.spanhash import Span, identity_of
 from imagescope.sources.verify import (
     BlobChecks,
@@ -261,6 +261,30 @@ def read_layers(refs: list[LayerRef], locate: Locate, progress: Progress,
     for layer, seen in copies:
         layer.entries = [dataclasses.replace(e) for e in seen.entries]
     return layers
+
+
+class SeekableImage(ImageHandle):
+    """An image whose documents were resolved to `plan` and whose layer blobs sit in seekable
+    files (`locate` finds each): an archive read seekably, an OCI layout."""
+
+    plan: Plan
+    kind: str
+
+    def locate(self, ref: LayerRef) -> AbstractContextManager[BlobSpan]:
+        """The span of the blob `ref` names; MissingBlob when there is none."""
+        raise NotImplementedError
+
+    def identity(self, store: LayerStore | None = None) -> Image:
+        return self._image(Reuse.nothing(), None)
+
+    def read(self, reuse: Reuse, later: DeferredChecks | None = None) -> Image:
+        self.request.progress.status(f"reading {len(self.plan.layers)} layers")
+        return self._image(reuse, later)
+
+    def _image(self, reuse: Reuse, later: DeferredChecks | None) -> Image:
+        layers = read_layers(self.plan.layers, self.locate, self.request.progress, reuse,
+                             self.request.limits, later)
+        return to_image(self.plan, layers, reference=self.reference, source=self.kind)
 
 
 _READERS = min(4, os.cpu_count() or 1)  # layers decoded side by side

@@ -7,18 +7,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from imagescope.errors import CorruptArchive, NotAnImage, SourceNotFound
-from imagescope.model import Image
-from imagescope.sources.blobs import BlobSpan, missing_blob, open_regular, read_layers
+from imagescope.sources.blobs import BlobSpan, SeekableImage, missing_blob, open_regular
 from imagescope.sources.manifests import (
     MAX_DOCUMENT_BYTES,
     LayerRef,
     oci_plan,
-    to_image,
     verifying,
 )
 from imagescope.sources.refs import OCI, SourceRef
-from imagescope.sources.source import ImageHandle, LayerStore, ReadStats, Request, Reuse
-from imagescope.sources.verify import DeferredChecks
+from imagescope.sources.source import ImageHandle, Request
 
 
 class OciLayoutSource:
@@ -28,7 +25,7 @@ class OciLayoutSource:
         return OciLayout(ref, reference, request)
 
 
-class OciLayout(ImageHandle):
+class OciLayout(SeekableImage):
     """An OCI layout: index.json resolved to one manifest and its config once, then its layer
     blobs read (`blobs.read_layers`)."""
 
@@ -45,6 +42,7 @@ class OciLayout(ImageHandle):
             raise NotAnImage(f"{root} is not an OCI image layout (it needs oci-layout and "
                              "index.json)")
         request.progress.status(f"resolving {root}")
+        self.kind = OCI
 
         def read(key: str) -> bytes:
             return _read(root, key)
@@ -55,31 +53,18 @@ class OciLayout(ImageHandle):
                              how_to_pick=f"pick one with oci:{root}:NAME, naming one listed "
                                          "(a name or a manifest digest)")
 
-    def identity(self, store: LayerStore | None = None) -> Image:
-        return self._image(Reuse(None, ReadStats(), only=frozenset()), None)
-
-    def read(self, reuse: Reuse, later: DeferredChecks | None = None) -> Image:
-        self.request.progress.status(f"reading {len(self.plan.layers)} layers")
-        return self._image(reuse, later)
-
-    def _image(self, reuse: Reuse, later: DeferredChecks | None) -> Image:
+    @contextmanager
+    def locate(self, ref: LayerRef) -> Iterator[BlobSpan]:
         root = self._root
-
-        @contextmanager
-        def locate(ref: LayerRef) -> Iterator[BlobSpan]:
-            path = os.path.join(root, *ref.key.split("/"))
-            try:
-                file = open_regular(path)  # a context manager of its own
-            except FileNotFoundError:
-                raise missing_blob(root, ref.key) from None
-            except OSError as exc:
-                raise CorruptArchive(f"{root}: cannot read {ref.key}: {exc.strerror}") from None
-            with file:
-                yield BlobSpan(file, 0, os.fstat(file.fileno()).st_size, path)
-
-        layers = read_layers(self.plan.layers, locate, self.request.progress, reuse,
-                             self.request.limits, later)
-        return to_image(self.plan, layers, reference=self.reference, source=OCI)
+        path = os.path.join(root, *ref.key.split("/"))
+        try:
+            file = open_regular(path)  # a context manager of its own
+        except FileNotFoundError:
+            raise missing_blob(root, ref.key) from None
+        except OSError as exc:
+            raise CorruptArchive(f"{root}: cannot read {ref.key}: {exc.strerror}") from None
+        with file:
+            yield BlobSpan(file, 0, os.fstat(file.fileno()).st_size, path)
 
 
 SOURCE = OciLayoutSource()

@@ -101,6 +101,12 @@ class Reuse:
     stats: ReadStats = field(default_factory=ReadStats)
     only: frozenset[str] | None = None
 
+    @classmethod
+    def nothing(cls) -> Reuse:
+        """A read that wants no layer's entries: each layer is located and left empty (what
+        `ImageHandle.identity` reads)."""
+        return cls(None, ReadStats(), only=frozenset())
+
     def wanted(self, diff_id: str | None) -> bool:
         """Whether this read needs the layer at all."""
         return self.only is None or diff_id in self.only

@@ -102,6 +102,7 @@ class LayerCache:
         entries made under other ones are misses."""
         self.directory = Path(directory)
         self.limits = limits or ReadLimits()
+        self._prints: dict[int, int] = {}
         self._swept = False
         self._refused: str | None = None  # why `untrusted` refused it: it stays refused
 
@@ -119,11 +120,15 @@ class LayerCache:
         return other
 
     def _print(self, kind: int) -> int:
-        """The fingerprint entries of `kind` carry here: the code's and these limits'."""
-        limits = self.limits
-        mixed = f"{_fingerprint(kind)} {limits.verify} {limits.max_layer_ratio} " \
-                f"{limits.max_layer_size}"
-        return xxhash.xxh3_64_intdigest(mixed.encode())
+        """The fingerprint entries of `kind` carry here: the code's and these limits' (mixed
+        once per code fingerprint, not for every entry)."""
+        code = _fingerprint(kind)
+        found = self._prints.get(code)
+        if found is None:
+            limits = self.limits
+            mixed = f"{code} {limits.verify} {limits.max_layer_ratio} {limits.max_layer_size}"
+            found = self._prints[code] = xxhash.xxh3_64_intdigest(mixed.encode())
+        return found
 
     # ------------------------------------------------------------------ layers
 
