@@ -24,13 +24,9 @@ def private_cache_home(tmp_path_factory: pytest.TempPathFactory,
 
 @pytest.fixture(params=["workers", "threads"])
 def readers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Compressed layers read side by side by forked workers, or on threads (where this
-    process may not fork); two readers even on a one-CPU machine."""
-    from imagescope.sources import blobs
-
-    monkeypatch.setattr(blobs, "_READERS", 2)
-    if request.param == "threads":
-        monkeypatch.setattr(blobs, "can_fork", lambda: False)
+    """Compressed layers read side by side by forked workers, or on threads (as where this
+    process may not fork); two readers even on a one-CPU machine (IMAGESCOPE_READERS)."""
+    monkeypatch.setenv("IMAGESCOPE_READERS", "2" if request.param == "workers" else "2,threads")
     return str(request.param)
 
 
@@ -40,8 +36,8 @@ def tar_readers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     Python alone (what an install without a C compiler does)."""
     from imagescope.layer import tar as layers
 
-    if request.param == "compiled" and layers._compiled_scan is None:
+    if request.param == "compiled" and layers.compiled_scan() is None:
         pytest.skip("imagescope.layer._tarscan is not built (no C compiler at install)")
     if request.param == "python":
-        monkeypatch.setattr(layers, "_compiled_scan", None)
+        monkeypatch.setenv("IMAGESCOPE_TAR_SCAN", "python")
     return str(request.param)

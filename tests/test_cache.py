@@ -264,7 +264,8 @@ def test_entries_of_an_older_analysis_are_a_miss(tmp_path: Path,
     """Entries made by other parsing or capture code (another fingerprint) are not reused."""
     cache = LayerCache(tmp_path)
     cache.put(DIFF_ID, sample_entries())
-    monkeypatch.setattr(cache_module, "_FINGERPRINT", cache_module.fingerprint() ^ 1)
+    monkeypatch.setattr(cache_module, "_FINGERPRINTS",
+                        {mode: code ^ 1 for mode, code in cache_module._FINGERPRINTS.items()})
     assert cache.get(DIFF_ID) is None
 
 

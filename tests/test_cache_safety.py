@@ -114,13 +114,12 @@ def test_an_untrustworthy_cache_is_not_used_and_said_so_once(tmp_path: Path, kin
 
 def test_the_fingerprint_covers_the_compiled_scan(monkeypatch: pytest.MonkeyPatch) -> None:
     """Entries made by another build of imagescope/layer/_tarscan.c are a miss, not a stale answer."""
-    from imagescope.layer import tar as layers
-
-    monkeypatch.setattr(cache_module, "_FINGERPRINT", None)
     with_scan = cache_module.fingerprint()
-    monkeypatch.setattr(cache_module, "_FINGERPRINT", None)
-    monkeypatch.setattr(layers, "_compiled_scan", None)
+    with_report = cache_module.report_fingerprint()
+    monkeypatch.setenv("IMAGESCOPE_TAR_SCAN", "python")
     without = cache_module.fingerprint()
+    without_report = cache_module.report_fingerprint()
+    assert (with_scan == without) == (with_report == without_report)
     if sys.modules.get("imagescope.layer._tarscan") is None:
         assert with_scan == without  # no compiled scan here: both are the Python reader's
     else:

@@ -252,7 +252,9 @@ def test_a_report_file_that_never_ends_or_never_answers_is_a_miss(archive: Path,
 def test_reports_of_other_code_are_misses(archive: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cache = LayerCache(archive.parent / "cache")
     inspect(str(archive), cache=cache)
-    monkeypatch.setattr(cache_module, "_REPORT_FINGERPRINT", cache_module.report_fingerprint() + 1)
+    cache_module.report_fingerprint()
+    monkeypatch.setattr(cache_module, "_REPORT_FINGERPRINTS",
+                        {mode: code + 1 for mode, code in cache_module._REPORT_FINGERPRINTS.items()})
     stats = ReadStats()
     inspect(str(archive), cache=cache, stats=stats)
     assert stats.reports_from_cache == 0

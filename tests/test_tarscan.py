@@ -23,7 +23,7 @@ from imagescope.layer.capture import should_capture
 from imagescope.layer.fileio import LimitedReader
 from imagescope.model import Entry, EntryKind
 
-needs_scan = pytest.mark.skipif(layers._compiled_scan is None,
+needs_scan = pytest.mark.skipif(layers.compiled_scan() is None,
                                 reason="imagescope.layer._tarscan is not built (no C compiler at install)")
 
 
@@ -31,7 +31,7 @@ def test_the_compiled_scan_is_built_where_ci_requires_it() -> None:
     """CI installs a compiler: there the scan must be built, not quietly left out."""
     if not os.environ.get("IMAGESCOPE_REQUIRE_COMPILED"):
         pytest.skip("IMAGESCOPE_REQUIRE_COMPILED is not set (CI sets it)")
-    assert layers._compiled_scan is not None
+    assert layers.compiled_scan() is not None
 
 
 def _chunks(blob: bytes, size: int) -> Iterator[bytes]:
@@ -48,7 +48,7 @@ def _parse(blob: bytes, chunk: int, *, compiled: bool, hash_contents: bool = Tru
     try:
         return layers._parse(stream, label="layer", hash_contents=hash_contents,
                              base_offset=None, capture=should_capture,
-                             scan=layers._compiled_scan if compiled else None)
+                             scan=layers.compiled_scan() if compiled else None)
     except CorruptArchive as exc:
         return str(exc)
 
@@ -144,7 +144,7 @@ def test_every_kind_of_header_reads_the_same(fmt: int, chunk: int) -> None:
 @needs_scan
 def test_the_scan_takes_the_plain_headers(monkeypatch: pytest.MonkeyPatch) -> None:
     """Not a scan that leaves every header to Python: it reads the ordinary entries."""
-    compiled = layers._compiled_scan
+    compiled = layers.compiled_scan()
     assert compiled is not None
     taken = []
 
@@ -154,7 +154,7 @@ def test_the_scan_takes_the_plain_headers(monkeypatch: pytest.MonkeyPatch) -> No
         taken.append(len(entries) - before)
         return end
 
-    monkeypatch.setattr(layers, "_compiled_scan", counting)
+    monkeypatch.setattr(layers, "_COMPILED", counting)  # (a spy)
     blob = _tar([_info(f"f{i}", tarfile.REGTYPE, i) for i in range(50)],
                 [bytes(i) for i in range(50)], tarfile.GNU_FORMAT)
     entries = layers.read_layer(io.BytesIO(blob), index=0, label="layer", media_type=None,
@@ -177,7 +177,7 @@ def test_seek_mode_offsets_and_skipped_digests_are_the_same(
                                      hash_contents=False, base_offset=1000)
 
     compiled = read()
-    monkeypatch.setattr(layers, "_compiled_scan", None)
+    monkeypatch.setenv("IMAGESCOPE_TAR_SCAN", "python")
     python = read()
     assert compiled == python
     assert [e.offset for e in compiled if e.path == "usr/bin/tool"] == [1000 + 512]

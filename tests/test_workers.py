@@ -21,8 +21,9 @@ from imagescope.limits import ReadLimits
 from imagescope.model import Layer
 from imagescope.progress import Progress
 from imagescope.sources import blobs, load
-from imagescope.sources.workers import WorkerDied, can_fork, start_workers
+from imagescope.sources.workers import Readers, WorkerDied, can_fork, start_workers
 from imagescope.store.cache import LayerCache
+from tests.cli import run_cli
 from tests.test_hostile import END, fails, header, oci, pad, pax
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -197,7 +198,6 @@ def as_tuples(layers: list[Layer]) -> list[list[tuple[object, ...]]]:
 @pytest.mark.parametrize("compression", ["gzip", "zstd"])
 def test_workers_and_threads_read_the_same_entries(tmp_path: Path, compression: g.Compression,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(blobs, "_READERS", 2)
     path = tmp_path / "oci"
     g.write_oci_layout(path, g.ImageSpec(layers=LAYERS), compression=compression)
     forked: list[int] = []
@@ -208,10 +208,9 @@ def test_workers_and_threads_read_the_same_entries(tmp_path: Path, compression: 
         return start(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(blobs, "start_workers", spied)
-    by_workers = as_tuples(load(str(path)).layers)
+    by_workers = as_tuples(load(str(path), readers=Readers(2)).layers)
     assert forked == [1]
-    monkeypatch.setattr(blobs, "can_fork", lambda: False)
-    by_threads = as_tuples(load(str(path)).layers)
+    by_threads = as_tuples(load(str(path), readers=Readers(2, processes=False)).layers)
     assert forked == [1]
     assert by_workers == by_threads
     assert [len(layer) for layer in by_workers] == [40, 41, 41, 41]
@@ -262,7 +261,7 @@ def test_a_progress_bar_on_a_terminal_leaves_the_workers_in_use(
         capsys: pytest.CaptureFixture[str]) -> None:
     """rich redraws the bars on the reader's events, not from a thread of its own: the
     process still runs one thread when the layers are read, and may fork."""
-    monkeypatch.setattr(blobs, "_READERS", 2)
+    monkeypatch.setenv("IMAGESCOPE_READERS", "2")
     monkeypatch.setenv("FORCE_TERMINAL", "1")
     forked: list[int] = []
 
@@ -315,3 +314,31 @@ def _alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("1", Readers(1, True)), ("3,threads", Readers(3, False)), ("2,processes", Readers(2, True)),
+])
+def test_imagescope_readers_sets_the_readers(monkeypatch: pytest.MonkeyPatch, value: str,
+                                             expected: Readers) -> None:
+    monkeypatch.setenv("IMAGESCOPE_READERS", value)
+    assert Readers.from_environment() == expected
+
+
+def test_one_reader_forks_no_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    forked: list[int] = []
+    monkeypatch.setattr(blobs, "start_workers", lambda *a, **k: forked.append(1))
+    path = tmp_path / "oci"
+    g.write_oci_layout(path, g.ImageSpec(layers=LAYERS), compression="zstd")
+    assert [len(layer.entries) for layer in load(str(path), readers=Readers(1)).layers] == [
+        40, 41, 41, 41]
+    assert forked == []
+
+
+def test_a_malformed_imagescope_readers_is_a_usage_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IMAGESCOPE_READERS", "many")
+    result = run_cli("inspect", oci(tmp_path, LAYERS[0], compression="zstd"))
+    assert result.returncode == ExitCode.USAGE
+    assert result.stderr.strip().splitlines() == [
+        "imagescope: error: IMAGESCOPE_READERS='many': expected N, N,threads or N,processes"]

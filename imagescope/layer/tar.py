@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Iterator, Sequence
 from zlib import adler32
 
 import xxhash
 
 Scan = Callable[..., int]
-_compiled_scan: Scan | None = None
+_COMPILED: Scan | None = None
 try:  # the common headers read in C (imagescope/layer/_tarscan.c); every header in Python without it
-    from imagescope.layer._tarscan import scan as _compiled_scan
+    from imagescope.layer._tarscan import scan as _COMPILED
 except ImportError:  # installed without a C compiler
     pass
 
@@ -349,11 +350,19 @@ def read_layer(raw: BlobReader, *, index: int, label: str, media_type: str | Non
     stream = _TarStream(chunks, raw if seekable else None, on_raw)
     entries = _parse(stream, label=label, hash_contents=hash_contents,
                      base_offset=base_offset if seekable else None, capture=capture,
-                     scan=_compiled_scan)
+                     scan=compiled_scan())
     if actual != "plain" or tar_hashers:
         for _ in chunks:  # decode to the end: a truncated or corrupt tail is still an error
             pass
     return entries
+
+
+def compiled_scan() -> Scan | None:
+    """The compiled header scan layers are read with: None where it is not built, or when
+    IMAGESCOPE_TAR_SCAN=python asks for the Python reader alone (what such an install does)."""
+    if _COMPILED is None or os.environ.get("IMAGESCOPE_TAR_SCAN") == "python":
+        return None
+    return _COMPILED
 
 
 def _hashed(chunks: Iterator[bytes], hashers: Sequence[Hasher]) -> Iterator[bytes]:

@@ -25,6 +25,7 @@ from imagescope.sources.source import (
     Source,
 )
 from imagescope.sources.verify import DeferredChecks
+from imagescope.sources.workers import Readers
 
 PULL_POLICIES = ("missing", "always", "never")
 
@@ -44,12 +45,14 @@ def source_of(kind: str) -> Source:
 
 
 def request(*, pull: str = "missing", platform: str | None = None,
-            progress: Progress | None = None, limits: ReadLimits | None = None) -> Request:
+            progress: Progress | None = None, limits: ReadLimits | None = None,
+            readers: Readers | None = None) -> Request:
     """A Request from what a user typed; an unknown pull policy or platform is a UsageError."""
     if pull not in PULL_POLICIES:
         raise UsageError(f"--pull {pull!r}: expected one of {', '.join(PULL_POLICIES)}")
     return Request(pull=pull, platform=Platform.parse(platform) if platform else None,
-                   progress=progress or Progress(), limits=limits or ReadLimits())
+                   progress=progress or Progress(), limits=limits or ReadLimits(),
+                   readers=readers or Readers.from_environment())
 
 
 def resolve(reference: str, asked: Request | None = None) -> ImageHandle:
@@ -71,10 +74,11 @@ def resolve(reference: str, asked: Request | None = None) -> ImageHandle:
 def load(reference: str, *, pull: str = "missing", platform: str | None = None,
          progress: Progress | None = None, cache: LayerStore | None = None,
          stats: ReadStats | None = None, limits: ReadLimits | None = None,
-         later: DeferredChecks | None = None) -> Image:
+         later: DeferredChecks | None = None, readers: Readers | None = None) -> Image:
     """Resolve `reference` and read its image (`ImageHandle.image`): layers `cache` holds are
     served from it, layers read are stored in it; `stats` counts both."""
-    asked = request(pull=pull, platform=platform, progress=progress, limits=limits)
+    asked = request(pull=pull, platform=platform, progress=progress, limits=limits,
+                    readers=readers)
     with resolve(reference, asked) as handle:
         return handle.image(Reuse(cache, stats if stats is not None else ReadStats()), later)
 

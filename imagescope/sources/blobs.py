@@ -35,7 +35,7 @@ from imagescope.sources.verify import (
     check_digests,
     plan_checks,
 )
-from imagescope.sources.workers import can_fork, start_workers
+from imagescope.sources.workers import Readers, start_workers
 
 BLOCK = 512
 _STREAM_BUFFER = 1 << 20
@@ -176,7 +176,8 @@ def resolve_link(name: str, members: Mapping[str, object], links: Mapping[str, s
 
 def read_layers(refs: list[LayerRef], locate: Locate, progress: Progress,
                 reuse: Reuse | None = None, limits: ReadLimits | None = None,
-                later: DeferredChecks | None = None) -> list[Layer]:
+                later: DeferredChecks | None = None, readers: Readers | None = None
+                ) -> list[Layer]:
     """Read every layer of a plan from seekable blobs, bottom-up.
 
     A plain blob is walked with seeks: entries record absolute offsets into the file, contents
@@ -191,11 +192,12 @@ def read_layers(refs: list[LayerRef], locate: Locate, progress: Progress,
     it was: a blob `later` took is stored when `later` settles. A layer `reuse` does not want
     (a re-read of other layers, an identification) is located and left empty.
 
-    Compressed blobs are decoded side by side (`_read_all`); whatever fails, the error is the
+    Compressed blobs are decoded side by side by `readers` (`_read_all`); whatever fails, the error is the
     one reading the layers in order would meet first.
     """
     reuse = reuse or Reuse()
     limits = limits or ReadLimits()
+    readers = readers or Readers()
     # a blob listed twice under the same digests is read once; under others, checked again
     done: dict[tuple[str, int, str | None, str | None], Layer] = {}
     layers: list[Layer] = []
@@ -254,9 +256,9 @@ def read_layers(refs: list[LayerRef], locate: Locate, progress: Progress,
                 done.setdefault((span.path, span.offset, ref.digest, ref.diff_id), layer)
                 layers.append(layer)
         except Exception:
-            _read_all(reads, progress, limits, reuse)  # the layers below fail first, if any
+            _read_all(reads, progress, limits, reuse, readers)  # the layers below fail first
             raise
-        _read_all(reads, progress, limits, reuse,
+        _read_all(reads, progress, limits, reuse, readers,
                   started=later.start if later is not None else _no_checks)
     for layer, seen in copies:
         layer.entries = [dataclasses.replace(e) for e in seen.entries]
@@ -283,11 +285,8 @@ class SeekableImage(ImageHandle):
 
     def _image(self, reuse: Reuse, later: DeferredChecks | None) -> Image:
         layers = read_layers(self.plan.layers, self.locate, self.request.progress, reuse,
-                             self.request.limits, later)
+                             self.request.limits, later, self.request.readers)
         return to_image(self.plan, layers, reference=self.reference, source=self.kind)
-
-
-_READERS = min(4, os.cpu_count() or 1)  # layers decoded side by side
 
 
 @dataclass(slots=True)
@@ -335,7 +334,7 @@ def _no_checks() -> None:
 
 
 def _read_all(reads: list[_Read], progress: Progress, limits: ReadLimits, reuse: Reuse,
-              started: Callable[[], None] = _no_checks) -> None:
+              readers: Readers, started: Callable[[], None] = _no_checks) -> None:
     """Read the layers of `reads`, storing each in the cache (or handing it to its deferred
     check) in order; the first failure in layer order is raised. `started` is called once the
     reading has begun (with workers: once they are forked).
@@ -343,11 +342,11 @@ def _read_all(reads: list[_Read], progress: Progress, limits: ReadLimits, reuse:
     Two or more compressed blobs are read side by side, each through its own positioned reads
     of the file, their bytes advancing one progress bar, the largest first (so that no reader
     is left decoding a big layer alone at the end):
-    - in forked worker processes (`workers`) where this process may fork: they share no GIL,
+    - in forked worker processes (`workers`) where `readers` may fork: they share no GIL,
       and send each layer back in the cache's encoding (stored as is);
     - else on threads (zlib, ISA-L, zstd and hashlib let go of the GIL while they work).
     """
-    if _READERS < 2 or sum(1 for read in reads if not read.plain) < 2:
+    if readers.count < 2 or sum(1 for read in reads if not read.plain) < 2:
         started()
         for read in reads:
             read.finish(read.entries(progress, limits), reuse)
@@ -357,10 +356,10 @@ def _read_all(reads: list[_Read], progress: Progress, limits: ReadLimits, reuse:
     largest_first = sorted(range(len(reads)), key=lambda p: reads[p].span.size, reverse=True)
     try:
         pool = None
-        if can_fork():
+        if readers.may_fork():
             try:
                 pool = start_workers(partial(_read_in_worker, reads, limits), largest_first,
-                                     _READERS)
+                                     readers.count)
             except OSError:  # (no process to spare: threads)
                 pass
         if pool is not None:
@@ -369,7 +368,7 @@ def _read_all(reads: list[_Read], progress: Progress, limits: ReadLimits, reuse:
                 _finish_in_order(reads, reuse, pool.outcomes(shared))
         else:
             started()
-            _read_on_threads(reads, largest_first, shared, limits, reuse)
+            _read_on_threads(reads, largest_first, shared, limits, reuse, readers.count)
     finally:
         shared.finish()
 
@@ -409,11 +408,11 @@ def _finish_in_order(reads: list[_Read], reuse: Reuse,
 
 
 def _read_on_threads(reads: list[_Read], largest_first: list[int], shared: _SharedProgress,
-                     limits: ReadLimits, reuse: Reuse) -> None:
-    """`_read_all` on up to _READERS threads."""
+                     limits: ReadLimits, reuse: Reuse, count: int) -> None:
+    """`_read_all` on up to `count` threads."""
     from concurrent.futures import ThreadPoolExecutor  # (it imports logging: 7 ms a run)
 
-    with ThreadPoolExecutor(max_workers=_READERS, thread_name_prefix="imagescope-read") as pool:
+    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="imagescope-read") as pool:
         submitted = {position: pool.submit(reads[position].entries, shared, limits,
                                            own_position=True)
                      for position in largest_first}

@@ -23,6 +23,7 @@ from imagescope.progress import Progress
 from imagescope.sources.manifests import Platform
 from imagescope.sources.refs import SourceRef
 from imagescope.sources.verify import DeferredChecks
+from imagescope.sources.workers import Readers
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,13 +152,15 @@ class Request:
 
     `pull` (missing | always | never) applies to the engine only; `platform` picks an image out
     of a multi-platform index and must match the image's config when given; `limits` bound
-    decompression and ask for digest verification.
+    decompression and ask for digest verification; `readers` decode compressed layers side by
+    side.
     """
 
     pull: str = "missing"
     platform: Platform | None = None
     progress: Progress = field(default_factory=Progress)
     limits: ReadLimits = field(default_factory=ReadLimits)
+    readers: Readers = field(default_factory=Readers)
 
 
 class ImageHandle(ABC):

@@ -24,9 +24,10 @@ import struct
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Self
 
-from imagescope.errors import ExitCode, ImagescopeError
+from imagescope.errors import ExitCode, ImagescopeError, UsageError
 from imagescope.progress import Progress
 
 Work = Callable[[int, Progress], bytes]  # a task number and where to report progress → result
@@ -43,6 +44,35 @@ class WorkerDied(ImagescopeError):
     """A worker process ended without a result for its task (killed, out of memory)."""
 
     exit_code = ExitCode.INTERNAL_ERROR
+
+
+def _cpus() -> int:
+    return min(4, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Readers:
+    """How many compressed layers are decoded side by side (fewer than 2: one after another),
+    and whether in forked workers where `can_fork` allows (else on threads)."""
+
+    count: int = field(default_factory=_cpus)
+    processes: bool = True
+
+    @classmethod
+    def from_environment(cls) -> Readers:
+        """As IMAGESCOPE_READERS says: `N` readers, `N,threads` on threads (unset: the
+        default); a value of another form is a UsageError."""
+        value = os.environ.get("IMAGESCOPE_READERS", "").strip()
+        if not value:
+            return cls()
+        count, _, mode = value.partition(",")
+        if not count.isdigit() or mode not in ("", "threads", "processes"):
+            raise UsageError(f"IMAGESCOPE_READERS={value!r}: expected N, N,threads or "
+                             "N,processes")
+        return cls(int(count), mode != "threads")
+
+    def may_fork(self) -> bool:
+        return self.processes and can_fork()
 
 
 def can_fork() -> bool:
@@ -354,4 +384,4 @@ class _PipeProgress(Progress):
             self._unsent = 0
 
 
-__all__ = ["WorkerDied", "WorkerPool", "can_fork", "start_workers"]
+__all__ = ["Readers", "WorkerDied", "WorkerPool", "can_fork", "start_workers"]

@@ -410,28 +410,34 @@ def _unwrap(data: bytes, kind: int, key: str, fingerprint: int) -> bytes | None:
     return data[key_end:key_end + payload_length]
 
 
-_FINGERPRINT: int | None = None
-_REPORT_FINGERPRINT: int | None = None
+_FINGERPRINTS: dict[bool, int] = {}  # by whether the compiled scan is in use
+_REPORT_FINGERPRINTS: dict[bool, int] = {}
 
 
 def _fingerprint(kind: int) -> int:
     return report_fingerprint() if kind == _REPORT_RECORD else fingerprint()
 
 
+def _compiled_scan_in_use() -> bool:
+    from imagescope.layer import tar
+
+    return tar.compiled_scan() is not None
+
+
 def fingerprint() -> int:
     """Identifies the code that makes entries: imagescope's version, the marshal format and the
     sources of the modules that decide entries (every module of `layer/`: tar parsing,
     decompression, content capture, the entry codec; the entry model and the limits), and the
-    compiled tar scan when it is loaded (its built file; "none" without it).
+    compiled tar scan when it is in use (its built file; "none" without it).
     A change to any of them makes every older entry a miss instead of a stale answer."""
-    global _FINGERPRINT
-    if _FINGERPRINT is None:
+    compiled = _compiled_scan_in_use()
+    known = _FINGERPRINTS.get(compiled)
+    if known is None:
         import imagescope
-        from imagescope.layer import tar as layers
 
         hasher = xxhash.xxh3_64()
         hasher.update(f"{FORMAT_VERSION} {imagescope.__version__} {marshal.version}".encode())
-        scan = sys.modules.get("imagescope.layer._tarscan") if layers._compiled_scan else None
+        scan = sys.modules.get("imagescope.layer._tarscan") if compiled else None
         try:
             hasher.update(Path(scan.__file__ or "").read_bytes() if scan else b"none")
         except OSError:
@@ -442,8 +448,8 @@ def fingerprint() -> int:
                 hasher.update(source.read_bytes())
             except OSError:
                 hasher.update(b"unreadable")
-        _FINGERPRINT = hasher.intdigest()
-    return _FINGERPRINT
+        known = _FINGERPRINTS[compiled] = hasher.intdigest()
+    return known
 
 
 def scan_sources() -> list[Path]:
@@ -459,8 +465,9 @@ def scan_sources() -> list[Path]:
 def report_fingerprint() -> int:
     """Identifies the code that makes reports: `fingerprint` and the source of every module of
     imagescope (analysis rules live all over the package)."""
-    global _REPORT_FINGERPRINT
-    if _REPORT_FINGERPRINT is None:
+    compiled = _compiled_scan_in_use()
+    known = _REPORT_FINGERPRINTS.get(compiled)
+    if known is None:
         import imagescope
 
         hasher = xxhash.xxh3_64()
@@ -472,8 +479,8 @@ def report_fingerprint() -> int:
                 hasher.update(module.read_bytes())
             except OSError:
                 pass
-        _REPORT_FINGERPRINT = hasher.intdigest()
-    return _REPORT_FINGERPRINT
+        known = _REPORT_FINGERPRINTS[compiled] = hasher.intdigest()
+    return known
 
 
 __all__ = [
