@@ -21,6 +21,7 @@ from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Image, PendingChecks
 from imagescope.progress import Progress
 from imagescope.sources import request, resolve
+from imagescope.sources.distribution import RegistryAccess
 from imagescope.sources.source import ReadStats
 from imagescope.store.cache import LayerCache
 from imagescope.store.cached import CachedImage
@@ -106,16 +107,18 @@ def analyze_image(image: Image, base: BaseRef | None = None) -> Analysis:
 def inspect(reference: str, *, pull: str = "missing", platform: str | None = None,
             progress: Progress | None = None, cache: LayerCache | None = None,
             stats: ReadStats | None = None, limits: ReadLimits | None = None,
-            base: BaseRef | None = None) -> Report:
+            base: BaseRef | None = None, registry: RegistryAccess | None = None) -> Report:
     """Resolve `reference` once from any source (engine, archive, OCI layout) and analyze it.
 
     With `cache`, an image inspected before is answered by its stored report (by
     `report_codec.image_key`: nothing but the image's documents is read), and otherwise layer
     analyses are taken from and stored in it, and the report stored (from verified reads only).
     `stats` counts layers read from the source and served from the cache, and reports served;
-    `limits` guards the reads (`ReadLimits`); `base` names the base image (`BaseRef`).
+    `limits` guards the reads (`ReadLimits`); `base` names the base image (`BaseRef`);
+    `registry` says how registries are reached (`RegistryAccess`).
     """
-    asked = request(pull=pull, platform=platform, progress=progress, limits=limits)
+    asked = request(pull=pull, platform=platform, progress=progress, limits=limits,
+                    registry=registry)
     with CachedImage(resolve(reference, asked), cache, stats) as handle:
         key_of = partial(_report_key, base=base)
         stored = handle.stored_report(key_of)
@@ -141,17 +144,19 @@ def _report_key(image: Image, base: BaseRef | None) -> str | None:
 def compare(old_reference: str, new_reference: str, *, pull: str = "missing",
             platform: str | None = None, progress: Progress | None = None,
             cache: LayerCache | None = None, stats: ReadStats | None = None,
-            limits: ReadLimits | None = None,
-            base: BaseRef | None = None) -> tuple[Diff, Report, Report]:
+            limits: ReadLimits | None = None, base: BaseRef | None = None,
+            registry: RegistryAccess | None = None) -> tuple[Diff, Report, Report]:
     """Resolve and analyze two images (any sources, mixed freely) and compare OLD → NEW, each
     with `base` as its base image when given.
 
     Files of the same size written by different layers are compared by content digest; digests
     skipped while streaming are computed for those files only. With `cache`, an image whose
     report it holds is not analysed again: only its layers' entries are taken (from the cache),
-    for the files to compare.
+    for the files to compare. Both images are read with one request: a layer of NEW that OLD
+    has (by digest) is not fetched again from a registry.
     """
-    asked = request(pull=pull, platform=platform, progress=progress, limits=limits)
+    asked = request(pull=pull, platform=platform, progress=progress, limits=limits,
+                    registry=registry)
     stats = stats if stats is not None else ReadStats()
     key_of = partial(_report_key, base=base)
     with ExitStack() as handles:

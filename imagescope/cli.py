@@ -186,7 +186,7 @@ _EXIT_MEANINGS = {
     ExitCode.MISSING_BLOB: "a blob the manifest names is missing",
     ExitCode.UNSUPPORTED_MEDIA_TYPE: "unsupported media type",
     ExitCode.PLATFORM_NOT_FOUND: "the platform asked for is not there",
-    ExitCode.IMAGE_NOT_FOUND: "image not in the engine",
+    ExitCode.IMAGE_NOT_FOUND: "image not in the engine or registry",
     ExitCode.PULL_FAILED: "pull failed",
     ExitCode.ENGINE_UNREACHABLE: "Docker engine not reachable",
     ExitCode.ENGINE_ERROR: "Docker engine error",
@@ -194,6 +194,9 @@ _EXIT_MEANINGS = {
     ExitCode.CONFIG_ERROR: "invalid configuration file",
     ExitCode.LAYER_TOO_LARGE: "a layer past --max-layer-ratio/--max-layer-size",
     ExitCode.DIGEST_MISMATCH: "a blob does not match its digest",
+    ExitCode.REGISTRY_UNREACHABLE: "registry not reachable (network, TLS)",
+    ExitCode.REGISTRY_AUTH: "registry refused access (401/403)",
+    ExitCode.REGISTRY_ERROR: "registry error (5xx, 429, bad answer)",
     ExitCode.INTERNAL_ERROR: "internal error (a bug: please report it)",
     ExitCode.INTERRUPTED: "interrupted",
     ExitCode.BROKEN_PIPE: "stdout closed early (`| head`)",
@@ -209,11 +212,11 @@ def _epilog(examples: str) -> str:
 _INSPECT_EXAMPLES = """\
   imagescope inspect myapp:1.4
   imagescope inspect image.tar --format markdown -o report.md
-  imagescope inspect oci:./layout --platform linux/arm64
+  imagescope inspect docker://ghcr.io/acme/app:1.4 --platform linux/arm64
   imagescope inspect myapp:1.4 --base debian:12 --max-wasted 50MB"""
 
 _DIFF_EXAMPLES = """\
-  imagescope diff myapp:1.3 myapp:1.4
+  imagescope diff docker://reg.example/app:1.3 docker://reg.example/app:1.4
   imagescope diff old.tar new.tar --format markdown -o diff.md
   imagescope diff myapp:1.3 myapp:1.4 --max-new-waste 10MB --max-growth 5%"""
 
@@ -260,6 +263,19 @@ def _source_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--stats", "show_stats", is_flag=True,
                      help="Print on stderr how many layers were read and how many came from "
                           "the cache."),
+        click.option("--verbose", "-v", is_flag=True,
+                     help="--stats, and each blob fetched from a registry, with its origin."),
+        click.option("--creds", metavar="USER:PASS", envvar="IMAGESCOPE_CREDS",
+                     show_envvar=True,
+                     help="Registry credentials (default: docker login's, from "
+                          "$DOCKER_CONFIG/config.json and its credential helpers)."),
+        click.option("--ca-cert", metavar="FILE", type=click.Path(dir_okay=False),
+                     help="A CA certificate (PEM) to trust for registries, besides the "
+                          "system's."),
+        click.option("--insecure-registry", "insecure_registries", metavar="HOST[:PORT]",
+                     multiple=True,
+                     help="Allow plain http to this registry (loopback ones always are; "
+                          "repeatable)."),
     ]):
         command = option(command)
     return command
@@ -311,7 +327,11 @@ class _Loader:
     """Loads and analyzes references with the progress, cache and stats the options ask for."""
 
     def __init__(self, *, pull: str, platform: str | None, progress: bool | None,
-                 no_cache: bool, show_stats: bool, limits: ReadLimits | None = None) -> None:
+                 no_cache: bool, show_stats: bool, limits: ReadLimits | None = None,
+                 verbose: bool = False, creds: str | None = None, ca_cert: str | None = None,
+                 insecure_registries: tuple[str, ...] = ()) -> None:
+        from imagescope.config import load_settings
+        from imagescope.sources.distribution import RegistryAccess
         from imagescope.sources.source import ReadStats
         from imagescope.store.cache import LayerCache
 
@@ -326,7 +346,13 @@ class _Loader:
                  f"{refused}")
             self.cache = None
         self.stats = ReadStats()
-        self.show_stats = show_stats
+        self.show_stats = show_stats or verbose
+        self.verbose = verbose
+        settings = load_settings().values
+        self.registry = RegistryAccess(
+            creds=creds, ca_cert=ca_cert or settings.get("ca-cert"),
+            insecure=tuple(dict.fromkeys((*insecure_registries,
+                                          *settings.get("insecure-registries", ())))))
         self.show_progress = _stderr_is_terminal() if progress is None else progress
 
     def run(self, call: Callable[..., _T], *args: Any, **extra: Any) -> _T:
@@ -334,7 +360,7 @@ class _Loader:
         progress."""
         options: dict[str, Any] = {"pull": self.pull, "platform": self.platform,
                                    "cache": self.cache, "stats": self.stats,
-                                   "limits": self.limits, **extra}
+                                   "limits": self.limits, "registry": self.registry, **extra}
         if self.show_progress:
             from imagescope.render.progress import RichProgress, StderrConsole
 
@@ -343,6 +369,9 @@ class _Loader:
         return call(*args, **options)
 
     def report_stats(self) -> None:
+        if self.verbose:
+            for line in self.stats.fetched:
+                _say(f"imagescope: {line}")
         if self.show_stats:
             click.echo(f"imagescope: {self.stats.summary()}", err=True)
 
@@ -420,6 +449,8 @@ def _stderr_is_terminal() -> bool:
 @_gate_options
 def inspect(reference: str, output_format: str, output: Path | None, top: int, pull: str,
             platform: str | None, progress: bool | None, no_cache: bool, show_stats: bool,
+            verbose: bool, creds: str | None, ca_cert: str | None,
+            insecure_registries: tuple[str, ...],
             no_verify: bool, max_layer_ratio: int, max_layer_size: int | None,
             max_wasted: int | None, min_efficiency: float | None, max_size: int | None,
             fail_on_secrets: bool | None, ignore_globs: tuple[str, ...],
@@ -432,7 +463,8 @@ def inspect(reference: str, output_format: str, output: Path | None, top: int, p
                                                  own_only))
     _check_output_path(output)
     loader = _Loader(pull=pull, platform=platform, progress=progress, no_cache=no_cache,
-                     show_stats=show_stats,
+                     show_stats=show_stats, verbose=verbose, creds=creds, ca_cert=ca_cert,
+                     insecure_registries=insecure_registries,
                      limits=ReadLimits(verify=not no_verify, max_layer_ratio=max_layer_ratio,
                                        max_layer_size=max_layer_size))
     named = api.BaseRef.of(loader.run(api.inspect, base)) if base else None
@@ -463,7 +495,9 @@ def inspect(reference: str, output_format: str, output: Path | None, top: int, p
               help="Fail when NEW has more than SIZE of waste that OLD did not have.")
 def diff(old_reference: str, new_reference: str, output_format: str, output: Path | None,
          top: int, pull: str, platform: str | None, progress: bool | None, no_cache: bool,
-         show_stats: bool, no_verify: bool, max_layer_ratio: int, max_layer_size: int | None,
+         show_stats: bool, verbose: bool, creds: str | None, ca_cert: str | None,
+         insecure_registries: tuple[str, ...], no_verify: bool, max_layer_ratio: int,
+         max_layer_size: int | None,
          max_wasted: int | None, min_efficiency: float | None,
          max_size: int | None, fail_on_secrets: bool | None, ignore_globs: tuple[str, ...],
          base_reference: str | None, own_only: bool | None, max_growth: Growth | None,
@@ -477,7 +511,8 @@ def diff(old_reference: str, new_reference: str, output_format: str, output: Pat
     settings, base = _gate_settings(values)
     _check_output_path(output)
     loader = _Loader(pull=pull, platform=platform, progress=progress, no_cache=no_cache,
-                     show_stats=show_stats,
+                     show_stats=show_stats, verbose=verbose, creds=creds, ca_cert=ca_cert,
+                     insecure_registries=insecure_registries,
                      limits=ReadLimits(verify=not no_verify, max_layer_ratio=max_layer_ratio,
                                        max_layer_size=max_layer_size))
     named = api.BaseRef.of(loader.run(api.inspect, base)) if base else None

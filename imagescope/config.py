@@ -19,6 +19,7 @@ KNOWN_KEYS = {
     "max-wasted": "size", "min-efficiency": "ratio", "max-size": "size",
     "fail-on-secrets": "bool", "max-growth": "growth", "max-new-waste": "size",
     "ignore": "list", "base": "str", "own-only": "bool",
+    "insecure-registries": "list", "ca-cert": "str",
 }
 
 
@@ -97,7 +98,7 @@ def _checked(path: Path, key: str, value: Any) -> Any:
             if isinstance(value, str):
                 value = [value]
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"{path}: {key} must be a list of glob strings")
+                raise ConfigError(f"{path}: {key} must be a list of strings")
             return tuple(value)
         if not isinstance(value, str):
             raise ConfigError(f"{path}: {key} must be a string")

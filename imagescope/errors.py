@@ -25,6 +25,9 @@ class ExitCode(IntEnum):
     CONFIG_ERROR = 14
     LAYER_TOO_LARGE = 15
     DIGEST_MISMATCH = 16
+    REGISTRY_UNREACHABLE = 17
+    REGISTRY_AUTH = 18
+    REGISTRY_ERROR = 19
     INTERNAL_ERROR = 70  # a bug, never bad input: the message asks for a report
     INTERRUPTED = 130
     BROKEN_PIPE = 141  # 128 + SIGPIPE: stdout's reader went away (`| head`); nothing is printed
@@ -98,3 +101,22 @@ class DigestMismatch(ImagescopeError):
     """A blob's bytes do not hash to the digest the manifest or the config names for it."""
 
     exit_code = ExitCode.DIGEST_MISMATCH
+
+
+class RegistryUnreachable(ImagescopeError):
+    """No answer from the registry: refused, unresolvable, timed out, or TLS failed."""
+
+    exit_code = ExitCode.REGISTRY_UNREACHABLE
+
+
+class RegistryAuthFailed(ImagescopeError):
+    """The registry (or its token service) refused the credentials or the access: 401/403."""
+
+    exit_code = ExitCode.REGISTRY_AUTH
+
+
+class RegistryError(ImagescopeError):
+    """The registry answered, but not with what the distribution API says (5xx or 429 after
+    every retry, an unexpected status, a malformed token response)."""
+
+    exit_code = ExitCode.REGISTRY_ERROR

@@ -1,4 +1,5 @@
-"""Image sources: a reference → an `ImageHandle`, from the engine, an archive or an OCI layout.
+"""Image sources: a reference → an `ImageHandle`, from the engine, a registry, an archive or an
+OCI layout.
 
 `SOURCES` names the module that reads each kind of reference (`refs.parse_ref`); each such
 module defines `SOURCE`, a `source.Source`. A source is imported when first asked for (the
@@ -14,8 +15,17 @@ from imagescope.errors import UsageError
 from imagescope.limits import ReadLimits
 from imagescope.model import Image
 from imagescope.progress import Progress
+from imagescope.sources.distribution import RegistryAccess
 from imagescope.sources.manifests import Platform
-from imagescope.sources.refs import ARCHIVE, DOCKER_ARCHIVE, ENGINE, OCI, OCI_ARCHIVE, parse_ref
+from imagescope.sources.refs import (
+    ARCHIVE,
+    DOCKER_ARCHIVE,
+    ENGINE,
+    OCI,
+    OCI_ARCHIVE,
+    REGISTRY,
+    parse_ref,
+)
 from imagescope.sources.source import (
     ImageHandle,
     LayerStore,
@@ -31,6 +41,7 @@ PULL_POLICIES = ("missing", "always", "never")
 
 SOURCES: dict[str, str] = {
     ENGINE: "imagescope.sources.engine",
+    REGISTRY: "imagescope.sources.registry",
     DOCKER_ARCHIVE: "imagescope.sources.archive",
     OCI_ARCHIVE: "imagescope.sources.archive",
     ARCHIVE: "imagescope.sources.archive",
@@ -46,13 +57,14 @@ def source_of(kind: str) -> Source:
 
 def request(*, pull: str = "missing", platform: str | None = None,
             progress: Progress | None = None, limits: ReadLimits | None = None,
-            readers: Readers | None = None) -> Request:
+            readers: Readers | None = None, registry: RegistryAccess | None = None) -> Request:
     """A Request from what a user typed; an unknown pull policy or platform is a UsageError."""
     if pull not in PULL_POLICIES:
         raise UsageError(f"--pull {pull!r}: expected one of {', '.join(PULL_POLICIES)}")
     return Request(pull=pull, platform=Platform.parse(platform) if platform else None,
                    progress=progress or Progress(), limits=limits or ReadLimits(),
-                   readers=readers or Readers.from_environment())
+                   readers=readers or Readers.from_environment(),
+                   registry=registry or RegistryAccess())
 
 
 def resolve(reference: str, asked: Request | None = None) -> ImageHandle:
@@ -74,11 +86,12 @@ def resolve(reference: str, asked: Request | None = None) -> ImageHandle:
 def load(reference: str, *, pull: str = "missing", platform: str | None = None,
          progress: Progress | None = None, cache: LayerStore | None = None,
          stats: ReadStats | None = None, limits: ReadLimits | None = None,
-         later: DeferredChecks | None = None, readers: Readers | None = None) -> Image:
+         later: DeferredChecks | None = None, readers: Readers | None = None,
+         registry: RegistryAccess | None = None) -> Image:
     """Resolve `reference` and read its image (`ImageHandle.image`): layers `cache` holds are
     served from it, layers read are stored in it; `stats` counts both."""
     asked = request(pull=pull, platform=platform, progress=progress, limits=limits,
-                    readers=readers)
+                    readers=readers, registry=registry)
     with resolve(reference, asked) as handle:
         return handle.image(Reuse(cache, stats if stats is not None else ReadStats()), later)
 

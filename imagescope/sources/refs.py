@@ -1,4 +1,5 @@
-"""A command-line image reference → the source to read it from (engine, archive, OCI layout)."""
+"""A command-line image reference → the source to read it from (engine, registry, archive,
+OCI layout)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ from imagescope.errors import SourceNotFound, UsageError
 from imagescope.layer.digests import Digest
 
 ENGINE = "engine"
+REGISTRY = "registry"
 DOCKER_ARCHIVE = "docker-archive"
 OCI = "oci"
 OCI_ARCHIVE = "oci-archive"
 ARCHIVE = "archive"  # a tar given by bare path: docker-archive or oci-archive, told by its content
 
-# skopeo's transport words; `docker-daemon:` is skopeo's spelling of the local engine.
+# skopeo's transport words: `docker://` is a registry, `docker-daemon:` the local engine.
 _PREFIXES = {
-    "docker:": ENGINE,
+    "docker://": REGISTRY,
     "docker-daemon:": ENGINE,
     "docker-archive:": DOCKER_ARCHIVE,
     "oci:": OCI,
@@ -40,8 +42,8 @@ _PATH_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst", ".oci")
 class SourceRef:
     """Where an image lives.
 
-    `kind` is engine | docker-archive | oci | oci-archive | archive; `location` is the engine
-    reference or the filesystem path; `selector` picks one image inside an archive or layout:
+    `kind` is engine | registry | docker-archive | oci | oci-archive | archive; `location` is
+    the engine or registry reference or the filesystem path; `selector` picks one image inside an archive or layout:
     a reference (`name:tag`, or an OCI ref name) or `@N`, a zero-based index.
     """
 
@@ -66,8 +68,14 @@ def parse_ref(text: str) -> SourceRef:
             rest = text[len(prefix):]
             if kind == ENGINE:
                 return SourceRef(ENGINE, _engine_reference(rest.removeprefix("//"), text))
+            if kind == REGISTRY:
+                return SourceRef(REGISTRY, str(RegistryName.parse(rest, text)))
             path, selector = _split_selector(rest, prefix)
             return SourceRef(kind, path, selector)
+    if text.startswith("docker:") and not os.path.exists(text):
+        rest = text.removeprefix("docker:")
+        raise UsageError(f"{text!r}: say docker://{rest} to read it from its registry, or "
+                         f"docker-daemon:{rest} (or just {rest}) from the local Docker engine")
     if os.path.exists(text):
         return SourceRef(OCI if os.path.isdir(text) else ARCHIVE, text)
     if looks_like_path(text):
@@ -77,6 +85,61 @@ def parse_ref(text: str) -> SourceRef:
             f"{text!r} is neither an existing file or directory nor a valid image reference"
         )
     return SourceRef(ENGINE, text)
+
+
+DOCKER_HUB = "docker.io"
+DOCKER_HUB_API = "registry-1.docker.io"  # where docker.io's distribution API answers
+_HUB_ALIASES = frozenset({DOCKER_HUB, "index.docker.io", DOCKER_HUB_API})
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryName:
+    """An image in a registry, as `docker pull` reads its name: a first component with a `.`
+    or a `:`, or `localhost`, is the host (else Docker Hub, where a one-component name is in
+    `library/`); an untagged name without a digest means `:latest`."""
+
+    host: str  # as written (`docker.io` for Docker Hub): credentials are filed under it
+    repository: str
+    tag: str | None
+    digest: str | None
+
+    @classmethod
+    def parse(cls, text: str, original: str | None = None) -> RegistryName:
+        """`[HOST[:PORT]/]REPO[:TAG][@DIGEST]`; anything else is a UsageError."""
+        original = original or text
+        name, _, digest = text.partition("@")
+        first, slash, remainder = name.partition("/")
+        if slash and ("." in first or ":" in first or first == "localhost"):
+            host, path = first, remainder
+        else:
+            host, path = DOCKER_HUB, name
+        repository, tag = split_tag(path)
+        if host in _HUB_ALIASES:
+            host = DOCKER_HUB
+            if "/" not in repository:
+                repository = f"library/{repository}"
+        parsed = Digest.parse(digest) if digest else None
+        if digest and (parsed is None or len(parsed.encoded) < 32) or not re.fullmatch(
+                rf"{_DOMAIN}", host) or not re.fullmatch(
+                rf"{_COMPONENT}(?:/{_COMPONENT})*", repository) or (
+                tag is not None and not re.fullmatch(_TAG, tag)):
+            raise UsageError(f"{original!r}: not a valid registry reference (expected "
+                             "docker://[HOST[:PORT]/]REPO[:TAG] or …@sha256:…)")
+        return cls(host, repository, tag if tag or digest else "latest", digest or None)
+
+    @property
+    def api_host(self) -> str:
+        """Where the distribution API of `host` answers."""
+        return DOCKER_HUB_API if self.host == DOCKER_HUB else self.host
+
+    @property
+    def reference(self) -> str:
+        """What the manifest is fetched by: the digest when given, else the tag."""
+        return self.digest or self.tag or "latest"
+
+    def __str__(self) -> str:
+        return (f"{self.host}/{self.repository}" + (f":{self.tag}" if self.tag else "")
+                + (f"@{self.digest}" if self.digest else ""))
 
 
 def looks_like_path(text: str) -> bool:
@@ -151,6 +214,8 @@ __all__ = [
     "ENGINE",
     "OCI",
     "OCI_ARCHIVE",
+    "REGISTRY",
+    "RegistryName",
     "SourceRef",
     "familiar",
     "is_engine_reference",

@@ -20,6 +20,7 @@ from imagescope.errors import CorruptArchive
 from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Image, Layer
 from imagescope.progress import Progress
+from imagescope.sources.distribution import RegistryAccess
 from imagescope.sources.manifests import Platform
 from imagescope.sources.refs import SourceRef
 from imagescope.sources.verify import DeferredChecks
@@ -78,6 +79,9 @@ class ReadStats:
     layers_from_cache: int = 0
     engine_saves: int | None = None
     reports_from_cache: int = 0  # images answered by a stored report, no layer looked at
+    layers_shared: int = 0  # layers of a second image served by the first one's read (diff)
+    fetched: list[str] = field(default_factory=list)  # what was fetched from a registry, how
+    fetched_bytes: int = 0
 
     def summary(self) -> str:
         """`layers: 2 read, 3 from cache` (`; reports from cache: N` when some were,
@@ -85,8 +89,13 @@ class ReadStats:
         text = f"layers: {self.layers_read} read, {self.layers_from_cache} from cache"
         if self.reports_from_cache:
             text += f"; reports from cache: {self.reports_from_cache}"
+        if self.layers_shared:
+            text += f"; shared with the other image (read once): {self.layers_shared}"
         if self.engine_saves is not None:
             text += f"; engine saves streamed: {self.engine_saves}"
+        if self.fetched:
+            text += (f"; fetched from the registry: {len(self.fetched)} manifests and blobs, "
+                     f"{self.fetched_bytes:,} bytes")
         return text
 
 
@@ -153,7 +162,9 @@ class Request:
     `pull` (missing | always | never) applies to the engine only; `platform` picks an image out
     of a multi-platform index and must match the image's config when given; `limits` bound
     decompression and ask for digest verification; `readers` decode compressed layers side by
-    side.
+    side; `registry` says how registries are reached. `run_layers` holds the layers read from
+    a registry by this request (by the digest they were verified against), for a second image
+    asked with it (a diff) not to fetch the layers it shares.
     """
 
     pull: str = "missing"
@@ -161,6 +172,8 @@ class Request:
     progress: Progress = field(default_factory=Progress)
     limits: ReadLimits = field(default_factory=ReadLimits)
     readers: Readers = field(default_factory=Readers)
+    registry: RegistryAccess = field(default_factory=RegistryAccess)
+    run_layers: dict[str, list[Entry]] = field(default_factory=dict, compare=False, repr=False)
 
 
 class ImageHandle(ABC):

@@ -130,7 +130,7 @@ def read_stream(chunks: Iterator[bytes], *, name: str, size: Any,
                     elif _is_layer(member.name) and member.name in skip:
                         saved.drained[member.name] = (skip[member.name], member.size)
                     elif _is_layer(member.name):
-                        saved.layers[member.name] = _read_member(
+                        saved.layers[member.name] = read_member(
                             file, member.size, label=f"{name}: {member.name}",
                             index=len(saved.layers), limits=limits, tar_too=tar_too)
         reader.drain()  # the padding after the end-of-archive marker
@@ -142,24 +142,27 @@ def read_stream(chunks: Iterator[bytes], *, name: str, size: Any,
     return saved
 
 
-def _read_member(file: io.BufferedReader, size: int, *, label: str, index: int,
-                 limits: ReadLimits, tar_too: bool,
-                 media_type: str | None = None) -> StreamedLayer:
-    """Parse one layer member, hashing it (when verifying) in the same pass."""
+def read_member(file: io.BufferedReader, size: int, *, label: str, index: int,
+                limits: ReadLimits, tar_too: bool, media_type: str | None = None,
+                algorithms: tuple[str, ...] = (_STREAM_HASH,),
+                tar_algorithm: str = _STREAM_HASH) -> StreamedLayer:
+    """Parse one layer blob read front to back, hashing it (when verifying) in the same pass:
+    its stored bytes with `algorithms`, to its end; with `tar_too` a compressed blob's
+    decompressed tar with `tar_algorithm`."""
     compression = sniff_compression(file.peek(4)[:4])
     if not limits.verify:
         entries = read_layer(file, index=index, label=label, media_type=media_type,
                              hash_contents=True, base_offset=None, limits=limits)
         return StreamedLayer(entries, size, compression)
-    hashing = HashingReader(file, (_STREAM_HASH,))
-    tar_hasher = hashlib.new(_STREAM_HASH)
+    hashing = HashingReader(file, algorithms)
+    tar_hasher = hashlib.new(tar_algorithm)
     hash_tar = tar_too and compression != "plain"
     entries = read_layer(cast(io.BufferedReader, hashing), index=index, label=label,
                          media_type=media_type, hash_contents=True, base_offset=None,
                          limits=limits,
                          tar_hashers=[tar_hasher] if hash_tar else [])
     return StreamedLayer(entries, size, compression, hashing.finish(),
-                         {_STREAM_HASH: tar_hasher.hexdigest()} if hash_tar else {})
+                         {tar_algorithm: tar_hasher.hexdigest()} if hash_tar else {})
 
 
 def _is_document(name: str, size: int, file: io.BufferedReader) -> bool:
@@ -237,7 +240,7 @@ def _parse_kept(ref: LayerRef, saved: Saved, where: str, limits: ReadLimits, *,
         raise missing_blob(where, ref.key)
     data = saved.documents[key]
     with io.BytesIO(data) as file:
-        saved.layers[key] = _read_member(cast(io.BufferedReader, io.BufferedReader(file)),
+        saved.layers[key] = read_member(cast(io.BufferedReader, io.BufferedReader(file)),
                                          len(data), label=f"{where}: {key}", index=0,
                                          limits=limits, tar_too=tar_too,
                                          media_type=ref.media_type)
@@ -248,4 +251,4 @@ def _ignore(nbytes: int) -> None:
     """For chunks counted elsewhere."""
 
 
-__all__ = ["Saved", "StreamedLayer", "UnservedLayer", "assemble", "read_stream"]
+__all__ = ["Saved", "StreamedLayer", "UnservedLayer", "assemble", "read_member", "read_stream"]
