@@ -114,7 +114,7 @@ def measure(cmd: Sequence[str], *, env: dict[str, str] | None = None,
             cpu, rss, rc = float(user) + float(system), int(peak), int(code)
             if expired.is_set() and rc == 0:
                 rc = -signal.SIGKILL
-    return Sample(wall, cpu, rss, rc, expired.is_set(), text[-2000:])
+    return Sample(wall, cpu, rss, rc, expired.is_set(), text[-(64 << 10):])
 
 
 def _children(pid: int) -> list[int]:
@@ -426,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, help="runs per case (default 5; --quick 1)")
     parser.add_argument("--dive-timeout", type=float, help="seconds (default 300; --quick 60)")
     parser.add_argument("--skip", action="append", default=[],
-                        choices=["legacy", "gzip", "zstd", "dive", "diff", "wide", "huge"],
+                        choices=["legacy", "gzip", "zstd", "dive", "diff", "registry", "wide", "huge"],
                         help="leave a case out (repeatable)")
     parser.add_argument("--markdown", type=Path, help="also write the table here")
     args = parser.parse_args(argv)
@@ -540,6 +540,13 @@ def main(argv: list[str] | None = None) -> int:
                                 ratio(diff, pair),
                                 diff.rss / pair.rss if pair.samples else None,
                                 "baseline: two inspects sharing one cold cache"))
+            fresh()
+
+        if "registry" not in args.skip:
+            from bench import registry
+
+            print("\n[registry] big (gzip layers) from a loopback registry", flush=True)
+            rows += registry.rows(big["archives"]["gzip"], runs, work)
             fresh()
 
         tiny: dict[str, Result] = {}

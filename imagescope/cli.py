@@ -164,10 +164,12 @@ _REF_HELP = """
     REF is any of:
       name[:tag], name@sha256:...  an image in the local Docker engine
                                    (DOCKER_HOST honoured)
+      docker://[HOST/]REPO[:TAG]   an image in its registry, read directly
+                                   (--creds, --ca-cert, --insecure-registry)
       PATH.tar                     a `docker save` archive or an OCI archive
       DIR                          an OCI image layout (oci-layout, index.json)
-      docker:NAME   docker-archive:PATH[:TAG]
-      oci:DIR[:TAG] oci-archive:PATH[:TAG]
+      docker-daemon:NAME           docker-archive:PATH[:TAG]
+      oci:DIR[:TAG]                oci-archive:PATH[:TAG]
 """
 
 _GATE_HELP = """

@@ -351,7 +351,7 @@ def _read_all(reads: list[_Read], progress: Progress, limits: ReadLimits, reuse:
         for read in reads:
             read.finish(read.entries(progress, limits), reuse)
         return
-    shared = _SharedProgress(progress, f"{len(reads)} layers",
+    shared = SharedProgress(progress, f"{len(reads)} layers",
                              sum(read.span.size for read in reads))
     largest_first = sorted(range(len(reads)), key=lambda p: reads[p].span.size, reverse=True)
     try:
@@ -407,7 +407,7 @@ def _finish_in_order(reads: list[_Read], reuse: Reuse,
             position += 1
 
 
-def _read_on_threads(reads: list[_Read], largest_first: list[int], shared: _SharedProgress,
+def _read_on_threads(reads: list[_Read], largest_first: list[int], shared: SharedProgress,
                      limits: ReadLimits, reuse: Reuse, count: int) -> None:
     """`_read_all` on up to `count` threads."""
     from concurrent.futures import ThreadPoolExecutor  # (it imports logging: 7 ms a run)
@@ -427,11 +427,11 @@ def _read_on_threads(reads: list[_Read], largest_first: list[int], shared: _Shar
             raise
 
 
-class _Cancelled(Exception):
+class Cancelled(Exception):
     """Stops a layer read whose result is no longer wanted (another one failed first)."""
 
 
-class _SharedProgress(Progress):
+class SharedProgress(Progress):
     """One bar for layers read side by side: each adds its stored bytes read."""
 
     def __init__(self, progress: Progress, label: str, total_bytes: int) -> None:
@@ -444,7 +444,7 @@ class _SharedProgress(Progress):
 
     def read_advanced(self, nbytes: int) -> None:
         if self.cancelled:
-            raise _Cancelled
+            raise Cancelled
         self._progress.read_advanced(nbytes)
 
     def read_finished(self) -> None:
@@ -544,9 +544,11 @@ def _link_target(name: str, info: tarfile.TarInfo) -> str:
 
 __all__ = [
     "BlobSpan",
+    "Cancelled",
     "Locate",
     "Member",
     "NotRegularFile",
+    "SharedProgress",
     "StreamMember",
     "cache_lookup",
     "index_tar",

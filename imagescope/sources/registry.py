@@ -22,7 +22,8 @@ from imagescope.layer.compression import blob_compression
 from imagescope.layer.digests import Digest, blob_path
 from imagescope.layer.fileio import HashingReader
 from imagescope.model import Entry, Image, Layer
-from imagescope.sources.blobs import cache_lookup
+from imagescope.progress import Progress
+from imagescope.sources.blobs import SharedProgress, cache_lookup
 from imagescope.sources.credentials import find_credentials
 from imagescope.sources.distribution import RegistryClient
 from imagescope.sources.manifests import (
@@ -40,6 +41,7 @@ from imagescope.sources.stream import read_member
 from imagescope.sources.verify import HASH_ALGORITHMS, DeferredChecks, check_digests, plan_checks
 
 _BUFFER = 1 << 20
+_MAX_FETCHES = 4  # layer blobs fetched side by side (skopeo and containerd fetch 3-6)
 _SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+json",
             "application/vnd.docker.distribution.manifest.v1+prettyjws")
 
@@ -88,6 +90,8 @@ class RegistryImage(ImageHandle):
         self.request.progress.status(f"reading {len(self.plan.layers)} layers of {self.name}")
         layers: list[Layer] = []
         done: dict[tuple[str | None, str | None], Layer] = {}
+        copies: list[tuple[Layer, Layer]] = []  # a layer, and the earlier one of the same blob
+        fetches: list[tuple[Layer, LayerRef]] = []
         try:
             for index, ref in enumerate(self.plan.layers):
                 layer = Layer(index=index, entries=[], digest=ref.digest, diff_id=ref.diff_id,
@@ -96,9 +100,8 @@ class RegistryImage(ImageHandle):
                 if not reuse.wanted(ref.diff_id):
                     continue
                 seen = done.get((ref.digest, ref.diff_id))
-                if seen is not None:  # the same blob twice: each layer its own entries
-                    layer.entries = [dataclasses.replace(e) for e in seen.entries]
-                    layer.digests_incomplete = seen.digests_incomplete
+                if seen is not None:
+                    copies.append((layer, seen))
                     continue
                 done[(ref.digest, ref.diff_id)] = layer
                 cached = cache_lookup(reuse, ref, plain=False)
@@ -111,10 +114,56 @@ class RegistryImage(ImageHandle):
                     layer.entries = [dataclasses.replace(e) for e in shared]
                     reuse.stats.layers_shared += 1
                     continue
-                layer.entries = self._fetch(index, ref, reuse)
+                fetches.append((layer, ref))
+            self._fetch_all(fetches, reuse)
         finally:
             self._note_fetches(reuse.stats)
+        for layer, seen in copies:  # the same blob twice: each layer its own entries
+            layer.entries = [dataclasses.replace(e) for e in seen.entries]
+            layer.digests_incomplete = seen.digests_incomplete
         return self._image(layers)
+
+    def _fetch_all(self, fetches: list[tuple[Layer, LayerRef]], reuse: Reuse) -> None:
+        """Fetch and read `fetches`: side by side on `readers.count` threads (the network,
+        inflate and hashlib all let go of the GIL) under one progress bar, or one by one
+        with a bar each; stored in layer order, the first failure in that order raised."""
+        progress = self.request.progress
+        count = min(self.request.readers.count, _MAX_FETCHES, len(fetches))
+        if count < 2:
+            for layer, ref in fetches:
+                self._store(layer, ref, self._fetch(layer.index, ref, progress), reuse)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        shared = SharedProgress(progress, f"{len(fetches)} layers of {self.name}",
+                                sum(ref.size or 0 for _, ref in fetches))
+        try:
+            with ThreadPoolExecutor(max_workers=count,
+                                    thread_name_prefix="imagescope-fetch") as pool:
+                largest_first = sorted(fetches, key=lambda item: item[1].size or 0,
+                                       reverse=True)
+                submitted = {id(layer): pool.submit(self._fetch, layer.index, ref, shared)
+                             for layer, ref in largest_first}
+                try:
+                    for layer, ref in fetches:
+                        self._store(layer, ref, submitted[id(layer)].result(), reuse)
+                except BaseException:
+                    shared.cancelled = True  # the other fetches stop at their next chunk
+                    for future in submitted.values():
+                        future.cancel()
+                    raise
+        finally:
+            shared.finish()
+
+    def _store(self, layer: Layer, ref: LayerRef, fetched: tuple[list[Entry], str | None],
+               reuse: Reuse) -> None:
+        """A layer fetched and verified: its entries, counted, cached under the digest they
+        were verified against, and kept for this request's other images."""
+        entries, key = fetched
+        layer.entries = entries
+        reuse.read(key, entries)
+        if key is not None:
+            self.request.run_layers[key] = entries
 
     def close(self) -> None:
         self.client.close()
@@ -133,12 +182,12 @@ class RegistryImage(ImageHandle):
                 return self.request.run_layers[key]
         return None
 
-    def _fetch(self, index: int, ref: LayerRef, reuse: Reuse) -> list[Entry]:
-        """Stream one layer blob through the reader, verified as it passes; stored in the
-        cache (and for this request's other images) only once it matched."""
+    def _fetch(self, index: int, ref: LayerRef, progress: Progress
+               ) -> tuple[list[Entry], str | None]:
+        """Stream one layer blob through the reader, verified as it passes: its entries, and
+        the digest they may be cached under (None: unverified)."""
         assert ref.digest is not None
         limits = self.request.limits
-        progress = self.request.progress
         label = f"{self.name}: layer {index} ({ref.digest[:19]}…)"
         progress.read_started(label, ref.size)
         wanted = {digest.partition(":")[0] for digest in (ref.digest, ref.diff_id)
@@ -172,11 +221,7 @@ class RegistryImage(ImageHandle):
                                  f"says {ref.size:,}")
         check_digests(label, checks.stored, hashes)
         check_digests(label, checks.tar, streamed.tar_hashes, what="decompressed tar")
-        key = checks.cache_key(ref)
-        reuse.read(key, streamed.entries)
-        if key is not None:
-            self.request.run_layers[key] = streamed.entries
-        return streamed.entries
+        return streamed.entries, checks.cache_key(ref)
 
     def _note_fetches(self, stats: ReadStats) -> None:
         for fetch in self.client.fetched[self._reported:]:

@@ -19,9 +19,12 @@ from tests.registry.support import fetched_layers, figures, inspect_json, one_li
 pytestmark = pytest.mark.registry
 
 
+@pytest.mark.parametrize("fetchers", ["1", "2"])  # layers fetched one by one, or side by side
 @pytest.mark.parametrize("name", ["team/app:1", "team/zstd:1", "team/plain:1"])
-def test_figures_equal_the_pushed_layouts(plain: Registry, pushed: Pushed, name: str) -> None:
-    from_registry = inspect_json(f"docker://{plain.address}/{name}", "--no-cache")
+def test_figures_equal_the_pushed_layouts(plain: Registry, pushed: Pushed, name: str,
+                                          fetchers: str) -> None:
+    from_registry = inspect_json(f"docker://{plain.address}/{name}", "--no-cache",
+                                 env={"IMAGESCOPE_READERS": fetchers})
     from_layout = inspect_json(f"oci:{pushed.layouts[name]}", "--no-cache")
     assert figures(from_registry) == figures(from_layout)
     assert from_registry["image"]["source"] == "registry"
