@@ -55,3 +55,17 @@ def test_invalid_settings_are_config_errors(tmp_path: Path, text: str, message: 
     (tmp_path / ".imagescope.toml").write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_settings(tmp_path)
+
+
+def test_registry_settings(tmp_path: Path) -> None:
+    (tmp_path / ".imagescope.toml").write_text(
+        'insecure-registries = ["reg.internal:5000", "mirror.lan"]\nca-cert = "/etc/ca.pem"\n')
+    values = load_settings(tmp_path).values
+    assert values["insecure-registries"] == ("reg.internal:5000", "mirror.lan")
+    assert values["ca-cert"] == "/etc/ca.pem"
+
+
+def test_insecure_registries_must_be_strings(tmp_path: Path) -> None:
+    (tmp_path / ".imagescope.toml").write_text("insecure-registries = [5000]\n")
+    with pytest.raises(ConfigError, match="insecure-registries must be a list of strings"):
+        load_settings(tmp_path)
