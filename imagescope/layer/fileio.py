@@ -134,9 +134,17 @@ class HashingReader(io.RawIOBase):
         return data
 
     def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[:len(data)] = data
-        return len(data)
+        fill = getattr(self._raw, "readinto", None)
+        if fill is None:
+            data = self.read(len(buffer))
+            buffer[:len(data)] = data
+            return len(data)
+        count: int = fill(buffer)  # (straight into the caller's buffer: no copy)
+        if count:
+            view = memoryview(buffer)[:count]
+            for _, hasher in self._hashers:
+                hasher.update(view)
+        return count
 
     def finish(self) -> dict[str, str]:
         while self.read(_STREAM_CHUNK):

@@ -416,25 +416,40 @@ class BlobStream(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
+        import http.client
+
         import urllib3
 
         wanted = len(buffer) if self.size is None else min(len(buffer),
                                                           self.size - self.position)
         if wanted <= 0:
             return 0
+        target = memoryview(buffer)[:wanted]
         while True:
             try:
-                data = self._answer.read(wanted)
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                count = self._read_into(target)
+            except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
                 self._resume(_reason(exc))
                 continue
-            if not data and self.size is not None:  # ended before its length
+            if not count and self.size is not None:  # ended before its length
                 self._resume("the connection ended early")
                 continue
             break
-        buffer[:len(data)] = data
-        self.position += len(data)
-        self._on_bytes(len(data))
+        self.position += count
+        self._on_bytes(count)
+        return count
+
+    def _read_into(self, target: memoryview) -> int:
+        """Bytes of the answer straight into `target`: through http.client's own `readinto`
+        (no intermediate bytes object, no copy) when urllib3 has buffered nothing, else
+        through urllib3."""
+        raw = getattr(self._answer, "_fp", None)
+        if raw is not None and hasattr(raw, "readinto") and not getattr(
+                self._answer, "_decoded_buffer", None):
+            count: int = raw.readinto(target)
+            return count
+        data = self._answer.read(len(target))
+        target[:len(data)] = data
         return len(data)
 
     def close(self) -> None:
