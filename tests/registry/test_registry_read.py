@@ -131,3 +131,16 @@ def test_nothing_is_written_outside_the_cache(plain: Registry, pushed: Pushed,
     assert result.exit_code == 0
     assert list(work.iterdir()) == []
     assert set(Path("/tmp").iterdir()) - before == set()
+
+
+@pytest.mark.parametrize("fetchers", ["1", "2"])
+def test_progress_on_a_terminal_and_quiet_otherwise(plain: Registry, pushed: Pushed,
+                                                    fetchers: str) -> None:
+    image = f"docker://{plain.address}/team/app:1"
+    shown = run_cli("inspect", image, "--no-cache", "--format", "json", "--progress",
+                    env={"FORCE_TERMINAL": "1", "IMAGESCOPE_READERS": fetchers})
+    assert shown.exit_code == 0, shown.stderr
+    assert f"reading 4 layers of {plain.address}/team/app:1" in shown.stderr
+    quiet = run_cli("inspect", image, "--no-cache", "--format", "json",
+                    env={"IMAGESCOPE_READERS": fetchers})
+    assert quiet.exit_code == 0 and quiet.stderr == ""
