@@ -9,16 +9,18 @@ import select
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from imagescope import __version__
-from imagescope.analysis.gates import GateResult, GateSettings
 from imagescope.errors import ExitCode, ImagescopeError, OutputError
 from imagescope.limits import DEFAULT_MAX_LAYER_RATIO, RATIO_FLOOR_BYTES, ReadLimits
 from imagescope.render import FORMATS, Page
 from imagescope.sizes import Growth, parse_growth, parse_ratio, parse_size
+
+if TYPE_CHECKING:  # (the analysis is imported by the commands that run it: not for --help)
+    from imagescope.analysis.gates import GateResult, GateSettings
 
 _T = TypeVar("_T")
 
@@ -380,6 +382,7 @@ class _Loader:
 
 def _gate_settings(cli_values: dict[str, Any]) -> tuple[GateSettings, str | None]:
     """Gate settings and base reference: the config file's values, overridden by flags."""
+    from imagescope.analysis.gates import GateSettings
     from imagescope.config import load_settings
 
     merged = dict(load_settings().values)

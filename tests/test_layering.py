@@ -157,7 +157,8 @@ def loaded_by(module: str) -> set[str]:
 
 
 @pytest.mark.parametrize("module", ["imagescope.sources", "imagescope.sources.archive",
-                                    "imagescope.sources.oci", "imagescope.layer.tar"])
+                                    "imagescope.sources.oci", "imagescope.sources.registry",
+                                    "imagescope.layer.tar"])
 def test_reading_an_image_loads_nothing_of_the_report(module: str) -> None:
     loaded = loaded_by(module)
     assert not {m for m in loaded if inside(m, ANALYSIS + STORE + RENDER + EDGES)}
@@ -171,3 +172,11 @@ def test_the_core_loads_no_source_nor_renderer(module: str) -> None:
     loaded = loaded_by(module)
     assert not {m for m in loaded
                 if inside(m, SOURCES + LAYER + STORE + RENDER + EDGES + ("docker", "rich"))}
+
+
+def test_the_command_line_starts_without_the_analysis_or_the_sources() -> None:
+    """`imagescope --version` and `--help` load click and the option parsing only: every
+    command imports what it runs."""
+    loaded = loaded_by("imagescope.cli")
+    assert not {m for m in loaded if inside(m, ANALYSIS + SOURCES + LAYER + STORE
+                                            + ("docker", "rich", "urllib3"))}
