@@ -21,7 +21,7 @@ from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Image, PendingChecks
 from imagescope.progress import Progress
 from imagescope.sources import request, resolve
-from imagescope.sources.distribution import RegistryAccess
+from imagescope.sources.access import RegistryAccess
 from imagescope.sources.source import ReadStats
 from imagescope.store.cache import LayerCache
 from imagescope.store.cached import CachedImage

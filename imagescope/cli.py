@@ -335,7 +335,7 @@ class _Loader:
                  verbose: bool = False, creds: str | None = None, ca_cert: str | None = None,
                  insecure_registries: tuple[str, ...] = ()) -> None:
         from imagescope.config import load_settings
-        from imagescope.sources.distribution import RegistryAccess
+        from imagescope.sources.access import RegistryAccess
         from imagescope.sources.source import ReadStats
         from imagescope.store.cache import LayerCache
 

@@ -180,3 +180,11 @@ def test_the_command_line_starts_without_the_analysis_or_the_sources() -> None:
     loaded = loaded_by("imagescope.cli")
     assert not {m for m in loaded if inside(m, ANALYSIS + SOURCES + LAYER + STORE
                                             + ("docker", "rich", "urllib3"))}
+
+
+@pytest.mark.parametrize("module", ["imagescope.api", "imagescope.sources.archive",
+                                    "imagescope.sources.oci"])
+def test_only_a_registry_reference_loads_the_http_client(module: str) -> None:
+    loaded = loaded_by(module)
+    assert not loaded & {"imagescope.sources.distribution", "imagescope.sources.credentials",
+                         "urllib3", "ssl"}

@@ -15,7 +15,7 @@ from imagescope.errors import UsageError
 from imagescope.limits import ReadLimits
 from imagescope.model import Image
 from imagescope.progress import Progress
-from imagescope.sources.distribution import RegistryAccess
+from imagescope.sources.access import RegistryAccess
 from imagescope.sources.manifests import Platform
 from imagescope.sources.refs import (
     ARCHIVE,

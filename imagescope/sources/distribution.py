@@ -40,6 +40,7 @@ from imagescope.errors import (
     RegistryError,
     RegistryUnreachable,
 )
+from imagescope.sources.access import RetryPolicy
 from imagescope.sources.credentials import Credentials
 from imagescope.sources.manifests import (
     DOCKER_MANIFEST,
@@ -59,31 +60,6 @@ _MAX_HOPS = 8
 _CHUNK = 1 << 20
 _ERROR_BODY = 64 << 10  # what is read of an error answer, for its message
 _TOKEN_BODY = 1 << 20
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How often a request is tried again, and how long it waits between tries: `backoff`
-    seconds doubled each time, or what `Retry-After` asks for, up to `longest_wait`."""
-
-    retries: int = 4
-    backoff: float = 0.5
-    longest_wait: float = 60.0
-    timeout: float = 60.0  # seconds a connection may stay silent
-
-    def wait(self, attempt: int, retry_after: float | None) -> float:
-        return retry_after if retry_after is not None else self.backoff * 2 ** attempt
-
-
-@dataclass(frozen=True, slots=True)
-class RegistryAccess:
-    """How registries are reached: `creds` (USER:PASS, else found as `credentials` says),
-    a CA file to trust besides the system's, hosts allowed over plain http, retries."""
-
-    creds: str | None = field(default=None, repr=False)
-    ca_cert: str | None = None
-    insecure: tuple[str, ...] = ()
-    policy: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -573,5 +549,5 @@ def _reason(exc: BaseException) -> str:
     return " ".join(text.split())[:200]
 
 
-__all__ = ["ACCEPT", "BlobStream", "Fetched", "RegistryAccess", "RegistryClient", "RetryPolicy",
+__all__ = ["ACCEPT", "BlobStream", "Fetched", "RegistryClient",
            "parse_challenge", "plain_http_allowed", "retry_after_seconds"]

@@ -20,7 +20,7 @@ from imagescope.errors import CorruptArchive
 from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Image, Layer
 from imagescope.progress import Progress
-from imagescope.sources.distribution import RegistryAccess
+from imagescope.sources.access import RegistryAccess
 from imagescope.sources.manifests import Platform
 from imagescope.sources.refs import SourceRef
 from imagescope.sources.verify import DeferredChecks

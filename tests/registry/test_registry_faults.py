@@ -13,7 +13,7 @@ import pytest
 
 from imagescope import api
 from imagescope.errors import ExitCode, RegistryError, RegistryUnreachable
-from imagescope.sources.distribution import RegistryAccess, RetryPolicy
+from imagescope.sources.access import RegistryAccess, RetryPolicy
 from tests.cli import run_cli
 from tests.registry.conftest import PASSWORD, USER, Pushed
 from tests.registry.servers import Fault, Proxy, Registry, free_port, serving
