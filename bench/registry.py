@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.run import IMAGESCOPE, Case, Result, Row, interleaved, measure, ratio, scope_env
+from tests.registry.servers import push_blob, put_manifest
 
 SKOPEO = shutil.which("skopeo")
 REGISTRY = shutil.which("docker-registry")
@@ -84,7 +85,6 @@ def _diff_row(address: str, work: Path, runs: int) -> Row:
     result = Result("imagescope registry diff cold", ok_codes=(0, 1))
     fetched_counts: list[tuple[int, int]] = []
     for i in range(runs):
-        stderr = work / f"diff-{i}.log"
         sample = measure([str(IMAGESCOPE), "diff", "--format", "json", "--no-progress",
                           "--verbose", old, new], env=scope_env(work / f"diff-cache-{i}"),
                          timeout=900)
@@ -92,7 +92,6 @@ def _diff_row(address: str, work: Path, runs: int) -> Row:
         fetched = [line.split()[3] for line in sample.stderr.splitlines()
                    if " fetched layer " in line]
         fetched_counts.append((len(fetched), len(set(fetched))))
-        stderr.unlink(missing_ok=True)
         print(f"    imagescope registry diff cold #{i + 1}: {sample.wall:7.2f} s, "
               f"{len(fetched)} layer blobs fetched ({len(set(fetched))} distinct; the images "
               f"have {len(layers) + 1} distinct layers)", flush=True)
@@ -140,14 +139,6 @@ def _get(address: str, path: str, accept: str = "") -> bytes:
         return data
 
 
-def _send(address: str, method: str, path: str, data: bytes, content_type: str) -> Any:
-    request = urllib.request.Request(f"http://{address}{path}", data=data, method=method,
-                                     headers={"Content-Type": content_type})
-    with urllib.request.urlopen(request, timeout=60) as answer:
-        answer.read()
-        return answer
-
-
 def _manifest(address: str, tag: str) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(_get(address, f"/v2/bench/big/manifests/{tag}",
                                              f"{OCI_MANIFEST}, {DOCKER_MANIFEST}"))
@@ -156,17 +147,6 @@ def _manifest(address: str, tag: str) -> dict[str, Any]:
 
 def _layer_digests(address: str, tag: str) -> list[str]:
     return [layer["digest"] for layer in _manifest(address, tag)["layers"]]
-
-
-def _push_blob(address: str, data: bytes) -> str:
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    started = _send(address, "POST", "/v2/bench/big/blobs/uploads/", b"",
-                    "application/octet-stream")
-    location = started.headers["Location"]
-    path = location.split(address, 1)[-1]
-    _send(address, "PUT", f"{path}{'&' if '?' in path else '?'}digest={digest}", data,
-          "application/octet-stream")
-    return digest
 
 
 def _push_second_version(address: str) -> None:
@@ -185,12 +165,12 @@ def _push_second_version(address: str) -> None:
     config["rootfs"]["diff_ids"].append("sha256:" + hashlib.sha256(plain).hexdigest())
     config.setdefault("history", []).append({"created_by": "COPY version-2 /app/"})
     config_bytes = json.dumps(config).encode()
-    manifest["config"] = dict(manifest["config"], digest=_push_blob(address, config_bytes),
+    manifest["config"] = dict(manifest["config"], digest=push_blob(f"http://{address}", "bench/big", config_bytes),
                               size=len(config_bytes))
     media_type = manifest.get("mediaType", OCI_MANIFEST)
     gzip_type = ("application/vnd.oci.image.layer.v1.tar+gzip" if media_type == OCI_MANIFEST
                  else "application/vnd.docker.image.rootfs.diff.tar.gzip")
-    manifest["layers"].append({"mediaType": gzip_type, "digest": _push_blob(address, blob),
+    manifest["layers"].append({"mediaType": gzip_type, "digest": push_blob(f"http://{address}", "bench/big", blob),
                                "size": len(blob)})
-    _send(address, "PUT", "/v2/bench/big/manifests/2", json.dumps(manifest).encode(),
-          media_type)
+    put_manifest(f"http://{address}", "bench/big", "2", json.dumps(manifest).encode(),
+                 media_type)

@@ -45,6 +45,7 @@ from imagescope.sources.credentials import Credentials
 from imagescope.sources.manifests import (
     DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST,
+    MAX_DOCUMENT_BYTES,
     OCI_INDEX,
     OCI_MANIFEST,
 )
@@ -184,7 +185,7 @@ class RegistryClient:
             except RegistryUnreachable:
                 raise failure from None
             if answer.status not in (200, 401) or API_VERSION_HEADER not in answer.headers:
-                answer.release_conn()
+                _discard(answer)
                 raise failure from None
             self.origin = f"http://{host}"
         else:
@@ -204,10 +205,11 @@ class RegistryClient:
         return self._document(answer, what, reference, missing=ImageNotFound), \
             answer.headers.get("Content-Type")
 
-    def blob_bytes(self, digest: str, what: str, limit: int) -> bytes:
-        """A small blob (a config) read whole; one over `limit` bytes is a RegistryError."""
+    def blob_bytes(self, digest: str, what: str) -> bytes:
+        """A small blob (a config) read whole; one over MAX_DOCUMENT_BYTES is a
+        RegistryError."""
         answer = self._get(f"/v2/{self.name.repository}/blobs/{digest}", {})
-        return self._document(answer, what, digest, missing=MissingBlob, limit=limit)
+        return self._document(answer, what, digest, missing=MissingBlob)
 
     def open_blob(self, digest: str, size: int | None, what: str,
                   on_bytes: Callable[[int], None]) -> BlobStream:
@@ -328,10 +330,8 @@ class RegistryClient:
 
     def _document(self, answer: urllib3.BaseHTTPResponse, what: str, reference: str, *,
                   missing: type[ImageNotFound | MissingBlob],
-                  limit: int | None = None) -> bytes:
-        from imagescope.sources.manifests import MAX_DOCUMENT_BYTES
-
-        limit = limit or MAX_DOCUMENT_BYTES
+                  ) -> bytes:
+        limit = MAX_DOCUMENT_BYTES
         if answer.status != 200:
             status = answer.status
             body = _read_capped(answer, _ERROR_BODY) or b""

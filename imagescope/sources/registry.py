@@ -73,7 +73,6 @@ class RegistryImage(ImageHandle):
         self.client = client
         self.name = name
         self.plan = plan
-        self._stats: ReadStats | None = None
         self._reported = 0
 
     def identity(self, store: LayerStore | None = None) -> Image:
@@ -83,7 +82,6 @@ class RegistryImage(ImageHandle):
         return self._image(layers)
 
     def count_in(self, stats: ReadStats) -> None:
-        self._stats = stats
         self._note_fetches(stats)
 
     def read(self, reuse: Reuse, later: DeferredChecks | None = None) -> Image:
@@ -263,9 +261,7 @@ def _plan(client: RegistryClient, name: RegistryName, request: Request) -> Plan:
         if text in manifests:
             data, _ = client.manifest(text, "manifest")
         else:
-            from imagescope.sources.manifests import MAX_DOCUMENT_BYTES
-
-            data = client.blob_bytes(text, "config", MAX_DOCUMENT_BYTES)
+            data = client.blob_bytes(text, "config")
         manifests.update(_listed_manifests(data))
         documents[key] = data
         return data

@@ -20,7 +20,6 @@ import socket
 import subprocess
 import tarfile
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from imagescope.progress import Progress
 from imagescope.sources import load
 from imagescope.store.cache import LayerCache
 from tests.engine.support import Cli, CliResult, SessionImages, engine_unavailable
+from tests.registry.servers import serving
 
 pytestmark = pytest.mark.engine
 
@@ -334,14 +334,8 @@ class _Unauthorized(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def auth_registry() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Unauthorized)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_Unauthorized) as origin:
+        yield origin.removeprefix("http://")
 
 
 def test_pull_that_wants_credentials(imagescope: Cli, docker_client: docker.DockerClient,
