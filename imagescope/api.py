@@ -171,6 +171,7 @@ def compare(old_reference: str, new_reference: str, *, pull: str = "missing",
                 images.append(image)
                 analyses.append(_reused(image, stored, base) if stored is not None
                                 else analyze_image(image, base))
+                _settle([image])  # its layers stored now: NEW's shared ones are served from them
                 if stored is None:
                     handle.store_report(image, key_of, analyses[-1].report)
             return _compared(analyses, base)

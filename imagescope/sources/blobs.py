@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import hashlib
+import io
 import os
 import pickle
 import posixpath
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import IO, BinaryIO, cast
+from typing import IO, Any, BinaryIO, cast
 
 from imagescope.errors import CorruptArchive, MissingBlob, NotAnImage
 from imagescope.layer.codec import decode_entries, digests_incomplete, encode_entries
@@ -138,20 +139,122 @@ def index_tar(file: BinaryIO, where: str) -> dict[str, Member]:
 def walk_stream(stream: IO[bytes]) -> Iterator[StreamMember]:
     """Walk a non-seekable tar member by member without holding any member in memory.
 
-    Each regular file's `file` reads its content and must be used before the next member is
-    asked for; what is left unread is skipped. Tar errors surface as tarfile.TarError: wrap the
-    whole walk in `tar_errors`.
+    Each regular file's `file` reads its content straight from `stream` (one copy, into the
+    reader's buffer) and must be used before the next member is asked for; what is left unread
+    is skipped. Headers are ustar, pax (path, linkpath, size) and GNU long names, as Go's
+    archive/tar writes them; the archive ends at a zero block, and a stream that stops before
+    one is cut short. Tar errors surface as tarfile.TarError: wrap the walk in `tar_errors`.
     """
-    with tarfile.open(fileobj=stream, mode="r|", bufsize=_STREAM_BUFFER) as tar:
-        for info in tar:
-            name = normalize_path(info.name)
-            if info.isreg():
-                yield StreamMember(name, info.size, tar.extractfile(info), None)
-            elif info.issym() or info.islnk():
-                yield StreamMember(name, 0, None, _link_target(name, info))
-        # tarfile ends quietly when the stream stops at a header: demand a whole last block
-        if tar.fileobj.tell() != tar.offset + BLOCK:
+    header = bytearray(BLOCK)
+    pending: dict[str, str] = {}
+    while True:
+        if _read_exactly(stream, header) < BLOCK:
             raise tarfile.ReadError("unexpected end of data")
+        if not any(header):
+            return
+        info = tarfile.TarInfo.frombuf(bytes(header), "utf-8", "surrogateescape")
+        if info.type in _META_TYPES:
+            if info.size > _MAX_META_BYTES:
+                raise tarfile.ReadError(f"a {info.size}-byte extended header")
+            data = bytearray(info.size)
+            if _read_exactly(stream, data) < info.size:
+                raise tarfile.ReadError("unexpected end of data")
+            _skip(stream, -info.size % BLOCK)
+            _note_meta(info.type, bytes(data), pending)
+            continue
+        info.name = pending.pop("path", info.name)
+        info.linkname = pending.pop("linkpath", info.linkname)
+        size = int(pending.pop("size", info.size))
+        pending.clear()
+        name = normalize_path(info.name)
+        if info.type in _REGULAR_TYPES:
+            member = _MemberReader(stream, size)
+            yield StreamMember(name, size, io.BufferedReader(member, _STREAM_BUFFER), None)
+            _skip(stream, member.remaining + (-size % BLOCK))
+            continue
+        if info.issym() or info.islnk():
+            yield StreamMember(name, 0, None, _link_target(name, info))
+        _skip(stream, size + (-size % BLOCK) if info.type not in _NO_DATA_TYPES else 0)
+
+
+_META_TYPES = frozenset({tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE,
+                         tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK})
+_REGULAR_TYPES = frozenset({tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE})
+# Go's reader, like tarfile, gives links, devices, dirs and fifos no data whatever the size
+_NO_DATA_TYPES = frozenset({tarfile.LNKTYPE, tarfile.SYMTYPE, tarfile.CHRTYPE, tarfile.BLKTYPE,
+                            tarfile.DIRTYPE, tarfile.FIFOTYPE})
+_MAX_META_BYTES = 1 << 20
+
+
+def _note_meta(kind: bytes, data: bytes, pending: dict[str, str]) -> None:
+    """What an extended header says of the next member: pax records (a global header's
+    are not kept), or a GNU long name or link name."""
+    if kind == tarfile.GNUTYPE_LONGNAME:
+        pending["path"] = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        return
+    if kind == tarfile.GNUTYPE_LONGLINK:
+        pending["linkpath"] = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        return
+    position = 0
+    while position < len(data) and data[position:position + 1] != b"\0":
+        space = data.find(b" ", position)
+        try:
+            length = int(data[position:space])
+        except ValueError:
+            raise tarfile.ReadError("invalid pax header") from None
+        record = data[space + 1:position + length]
+        if space < 0 or length <= 0 or not record.endswith(b"\n") or b"=" not in record:
+            raise tarfile.ReadError("invalid pax header")
+        key, _, value = record[:-1].partition(b"=")
+        if kind != tarfile.XGLTYPE and key in (b"path", b"linkpath", b"size"):
+            text = value.decode("utf-8", "surrogateescape")
+            if key == b"size" and not text.isdigit():
+                raise tarfile.ReadError("invalid pax size")
+            pending[key.decode()] = text
+        position += length
+
+
+class _MemberReader(io.RawIOBase):
+    """The next `remaining` bytes of a tar stream: a member's content."""
+
+    def __init__(self, stream: IO[bytes], size: int) -> None:
+        super().__init__()
+        self._stream = stream
+        self.remaining = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = min(len(buffer), self.remaining)
+        if count == 0:
+            return 0
+        got = self._stream.readinto(memoryview(buffer)[:count])  # type: ignore[attr-defined]
+        if not got:
+            raise tarfile.ReadError("unexpected end of data")
+        self.remaining -= got
+        return int(got)
+
+
+def _read_exactly(stream: IO[bytes], buffer: bytearray) -> int:
+    """Fill `buffer` from `stream`; fewer bytes only at its end."""
+    view, filled = memoryview(buffer), 0
+    while filled < len(buffer):
+        got = stream.readinto(view[filled:])  # type: ignore[attr-defined]
+        if not got:
+            break
+        filled += got
+    return filled
+
+
+def _skip(stream: IO[bytes], count: int) -> None:
+    scratch = memoryview(bytearray(min(count, _STREAM_BUFFER))) if count else None
+    while count:
+        assert scratch is not None
+        got = stream.readinto(scratch[:min(count, len(scratch))])  # type: ignore[attr-defined]
+        if not got:
+            raise tarfile.ReadError("unexpected end of data")
+        count -= got
 
 
 @contextmanager
@@ -238,7 +341,7 @@ def read_layers(refs: list[LayerRef], locate: Locate, progress: Progress,
                     else:
                         entries = []  # filled by the read
                         read = _Read(span, index, label, ref, plain, checks, base)
-                        if later is not None and not plain and checks.stored and not checks.tar:
+                        if later is not None and checks.stored and not checks.tar:
                             # (None when over its budget: checked in the pass)
                             read.later = later.take(index, label, Span(
                                 span.path, identity_of(span.file.fileno()), span.offset,

@@ -38,6 +38,7 @@ from imagescope.sources.manifests import (
     parse_json,
     to_image,
 )
+from imagescope.sources.prefetch import Prefetched
 from imagescope.sources.refs import ENGINE, SourceRef, familiar, is_image_id, split_tag
 from imagescope.sources.source import (
     ImageHandle,
@@ -130,7 +131,8 @@ class EngineImage(ImageHandle):
         if result is None:
             try:
                 with _translated(f"reading {name} from the Docker engine failed", EngineError):
-                    result = _streamed(self._image, attrs, name=name, reference=self.reference,
+                    result = _streamed(self._client, self._image, attrs, name=name,
+                                       reference=self.reference,
                                        platform=platform, progress=self.request.progress,
                                        reuse=reuse, limits=self.request.limits)
             except (EngineError, CorruptArchive):
@@ -172,16 +174,17 @@ def _assembled(saved: Saved, *, name: str, reference: str, platform: Platform | 
                     limits=limits)
 
 
-def _streamed(image: docker.models.images.Image, attrs: dict[str, Any], *, name: str,
-              reference: str, platform: Platform | None, progress: Progress,
-              reuse: Reuse, limits: ReadLimits) -> Image:
+def _streamed(client: docker.DockerClient, image: docker.models.images.Image,
+              attrs: dict[str, Any], *, name: str, reference: str, platform: Platform | None,
+              progress: Progress, reuse: Reuse, limits: ReadLimits) -> Image:
     """Stream `image.save()` once, draining the layers the cache holds; a second time, parsing
     every layer, if a member drained turns out not to be the layer expected."""
     skip, served = _skippable(attrs, reuse)
+    vouched = limits.verify and layer_store_verifies(client)
     while True:
         reuse.stats.engine_saves = (reuse.stats.engine_saves or 0) + 1
         saved = _stream(image, name, attrs.get("Size"), progress, skip, limits,
-                        tar_too=reuse.only is not None)
+                        tar_too=reuse.only is not None, vouched=vouched)
         try:
             result, plan = _assembled(saved, name=name, reference=reference, platform=platform,
                                       reuse=reuse, served=served, limits=limits)
@@ -437,12 +440,31 @@ def _pull(client: docker.DockerClient, name: str, platform: Platform | None,
 
 
 def _stream(image: docker.models.images.Image, name: str, size: Any, progress: Progress,
-            skip: Mapping[str, str], limits: ReadLimits, *, tar_too: bool) -> Saved:
+            skip: Mapping[str, str], limits: ReadLimits, *, tar_too: bool,
+            vouched: bool) -> Saved:
     progress.status(f"reading {name}")
     # the engine gives the image's uncompressed size: an estimate of the stream's length
-    return read_stream(image.save(chunk_size=_CHUNK), name=name, size=size, progress=progress,
-                       skip=skip, limits=limits, tar_too=tar_too,
+    return read_stream(Prefetched(image.save(chunk_size=_CHUNK)), name=name, size=size, progress=progress,
+                       skip=skip, limits=limits, tar_too=tar_too, vouched=vouched,
                        where=f"the engine's archive of {name}")
+
+
+def layer_store_verifies(client: docker.DockerClient) -> bool:
+    """Whether the engine checks every layer it exports against its diff_id: Docker's own
+    layer store (a graph driver: overlay2, vfs, btrfs…) does, in `docker save` (moby's
+    `roLayer.TarStream` hashes the tar it reassembles and fails the stream on a mismatch); the
+    containerd image store (`driver-type io.containerd.snapshotter.v1`) is not relied on, nor
+    an engine that does not say."""
+    try:
+        info = client.api.info()
+    except _SDK_ERRORS:
+        return False
+    status = info.get("DriverStatus") if isinstance(info, dict) else None
+    if not isinstance(info, dict) or not isinstance(info.get("Driver"), str):
+        return False
+    pairs = status if isinstance(status, list) else []
+    return not any(isinstance(pair, list) and "io.containerd.snapshotter" in str(pair)
+                   for pair in pairs)
 
 
 def _platform_of(attrs: dict[str, Any]) -> Platform | None:

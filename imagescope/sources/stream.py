@@ -32,7 +32,7 @@ from imagescope.sources.manifests import (
     verifying,
 )
 from imagescope.sources.source import Reuse
-from imagescope.sources.verify import check_digests, plan_checks
+from imagescope.sources.verify import BlobChecks, check_digests, plan_checks
 
 MANIFEST_JSON = "manifest.json"
 INDEX_JSON = "index.json"
@@ -50,6 +50,7 @@ class StreamedLayer:
     compression: str
     hashes: dict[str, str] = dataclasses.field(default_factory=dict)
     tar_hashes: dict[str, str] = dataclasses.field(default_factory=dict)
+    vouched: bool = False  # the source checked it against its diff_id as it sent it
 
 
 @dataclass(slots=True)
@@ -101,7 +102,7 @@ def read_stream(chunks: Iterator[bytes], *, name: str, size: Any,
                 progress: Progress, skip: Mapping[str, str] | None = None,
                 limits: ReadLimits | None = None, tar_too: bool = False,
                 where: str | None = None, counted: bool = False,
-                layers_wanted: bool = True) -> Saved:
+                layers_wanted: bool = True, vouched: bool = False) -> Saved:
     """Walk an image archive's tar stream once, keeping JSON documents and parsing layers as
     they pass. `name` labels the layers and the progress, `where` (default: `name`) the errors;
     `counted` says the chunks' bytes were already counted to `progress` (decompressed ones);
@@ -109,13 +110,16 @@ def read_stream(chunks: Iterator[bytes], *, name: str, size: Any,
 
     Layer members named in `skip` (member → diff_id) are drained unparsed. With
     `limits.verify` every layer parsed is hashed (sha256) as it passes, and with `tar_too` a
-    compressed layer's decompressed tar as well, for `_layers` to check.
+    compressed layer's decompressed tar as well, for `_layers` to check. With `vouched` the
+    source checks each layer against its diff_id as it sends it (an error breaks the stream):
+    layers are not hashed again, and their analyses are stored under their diff_ids.
     """
     saved = Saved()
     skip = skip or {}
     limits = limits or ReadLimits()
     progress.read_started(name, size if isinstance(size, int) and size > 0 else None)
     reader = ChunkReader(chunks, _ignore if counted else progress.read_advanced)
+    layer_limits = dataclasses.replace(limits, verify=False) if vouched else limits
     try:
         with tar_errors(where or name):
             for member in walk_stream(cast(IO[bytes], reader)):
@@ -132,7 +136,8 @@ def read_stream(chunks: Iterator[bytes], *, name: str, size: Any,
                     elif _is_layer(member.name):
                         saved.layers[member.name] = read_member(
                             file, member.size, label=f"{name}: {member.name}",
-                            index=len(saved.layers), limits=limits, tar_too=tar_too)
+                            index=len(saved.layers), limits=layer_limits, tar_too=tar_too)
+                        saved.layers[member.name].vouched = vouched
         reader.drain()  # the padding after the end-of-archive marker
     finally:
         progress.read_finished()
@@ -203,7 +208,9 @@ def _layers(plan: Plan, saved: Saved, where: str, reuse: Reuse,
                or _parse_kept(ref, saved, where, limits, tar_too=reuse.only is not None))
         streamed = saved.layers.get(key)
         checks = None
-        if streamed is not None:  # parsed as it passed: check it against what names it
+        if streamed is not None and streamed.vouched:
+            checks = BlobChecks(stored=((ref.diff_id, "the engine"),) if ref.diff_id else ())
+        elif streamed is not None:  # parsed as it passed: check it against what names it
             checks = plan_checks(ref, streamed.compression == "plain", limits,
                                  tar_too=bool(streamed.tar_hashes))
             label = f"{where}: layer {index} ({key})"
