@@ -200,12 +200,14 @@ class Case:
     cmd: list[str]
     env: dict[str, str] | Callable[[int], dict[str, str]] | None = None
     timeout: float | None = None
+    ok_codes: tuple[int, ...] = (0,)
 
 
 def interleaved(cases: list[Case], runs: int) -> list[Result]:
     """Run each case `runs` times, round by round (case 1, case 2, …, then again), so that a
     ratio between two cases compares runs made under the same conditions."""
-    results = [Result(case.name, timeout=case.timeout) for case in cases]
+    results = [Result(case.name, timeout=case.timeout, ok_codes=case.ok_codes)
+               for case in cases]
     for i in range(runs):
         for case, result in zip(cases, results, strict=True):
             if result.samples and not result.ok:
@@ -426,7 +428,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, help="runs per case (default 5; --quick 1)")
     parser.add_argument("--dive-timeout", type=float, help="seconds (default 300; --quick 60)")
     parser.add_argument("--skip", action="append", default=[],
-                        choices=["legacy", "gzip", "zstd", "dive", "diff", "registry", "wide", "huge"],
+                        choices=["legacy", "gzip", "zstd", "dive", "diff", "registry", "built",
+                                 "engine", "wide", "huge"],
                         help="leave a case out (repeatable)")
     parser.add_argument("--markdown", type=Path, help="also write the table here")
     args = parser.parse_args(argv)
@@ -547,6 +550,14 @@ def main(argv: list[str] | None = None) -> int:
 
             print("\n[registry] big (gzip layers) from a loopback registry", flush=True)
             rows += registry.rows(big["archives"]["gzip"], runs, work)
+            fresh()
+
+        if "built" not in args.skip:
+            from bench import built as docker_built
+
+            print("\n[built] images made by docker build on the engine tests' base", flush=True)
+            rows += docker_built.rows(runs, work, dive=DIVE,
+                                      engine_too="engine" not in args.skip)
             fresh()
 
         tiny: dict[str, Result] = {}
