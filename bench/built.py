@@ -17,7 +17,6 @@ load the saved archive into the engine instead of building again.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import random
@@ -25,14 +24,24 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import tarfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.images import ROOT
+from bench.run import (
+    IMAGESCOPE,
+    Case,
+    Row,
+    inspect_cmd,
+    interleaved,
+    layer_blobs,
+    ratio,
+    round_ratios,
+    scope_env,
+)
 
 BUILT = ROOT / "built"
 RECIPE_VERSION = 1  # bump when a context or a Dockerfile changes: images are built again
@@ -184,7 +193,7 @@ def ensure_base() -> None:
     _docker("import", "-", BASE_TAG, input=busybox_rootfs_tar(busybox), capture_output=True)
 
 
-def ensure(name: str, log=print) -> Built:  # type: ignore[no-untyped-def]
+def ensure(name: str, log: Callable[[str], None] = print) -> Built:
     """The image `name` in the engine (built, or loaded from its saved archive) and on disk."""
     tag = f"bench/{name}:{RECIPE_VERSION}"
     archive = BUILT / f"{name}-v{RECIPE_VERSION}.tar"
@@ -220,11 +229,11 @@ def ensure(name: str, log=print) -> Built:  # type: ignore[no-untyped-def]
 
 
 @contextmanager
-def engine(log=print) -> Iterator[str | None]:  # type: ignore[no-untyped-def]
+def engine(log: Callable[[str], None] = print) -> Iterator[str | None]:
     """DOCKER_HOST of an engine that answers: the environment's, else one `.ci/engine.sh`
     starts (as root) and stops afterwards; None when neither can be had."""
-    if subprocess.run(["docker", "version"], capture_output=True,
-                      check=False).returncode == 0 if shutil.which("docker") else False:
+    if shutil.which("docker") and subprocess.run(["docker", "version"], capture_output=True,
+                                                 check=False).returncode == 0:
         yield os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
         return
     if os.geteuid() != 0 or not shutil.which("dockerd"):
@@ -252,16 +261,6 @@ def engine(log=print) -> Iterator[str | None]:  # type: ignore[no-untyped-def]
                        capture_output=True, check=False)
 
 
-def layer_members(archive: Path) -> list[tuple[int, int]]:
-    """(offset, size) of each layer tar in a `docker save` archive, in manifest order."""
-    with tarfile.open(archive) as tar:
-        members = {m.name: m for m in tar.getmembers()}
-        manifest = tar.extractfile(members["manifest.json"])
-        assert manifest is not None
-        names = json.load(io.TextIOWrapper(manifest))[0]["Layers"]
-        return [(members[n].offset_data, members[n].size) for n in names]
-
-
 _HASH_FLOOR = r"""
 import hashlib, json, os, sys
 archive, spans = sys.argv[1], json.loads(sys.argv[2])
@@ -280,13 +279,12 @@ for offset, size in spans:
 def hash_floor(archive: Path) -> list[str]:
     """sha256 of every layer tar in `archive` with hashlib, one thread, 8 MiB reads."""
     return [sys.executable, "-c", _HASH_FLOOR, str(archive),
-            json.dumps(layer_members(archive))]
+            json.dumps(layer_blobs(str(archive)))]
 
 
-def rows(runs: int, work: Path, *, dive: Path, engine_too: bool) -> list:  # type: ignore[type-arg]
+def rows(runs: int, work: Path, *, dive: Path, engine_too: bool) -> list[Row]:
     """The rows of the built images: archive cold against dive and the floors, warm against
     cold; through the engine against its export (curl on its socket) and `dive NAME`."""
-    from bench.run import Case, Row, inspect_cmd, interleaved, ratio, round_ratios, scope_env
 
     found: list[Row] = []
     with engine() as host:
@@ -296,7 +294,7 @@ def rows(runs: int, work: Path, *, dive: Path, engine_too: bool) -> list:  # typ
         for name in RECIPES:
             image = ensure(name)
             size = image.archive.stat().st_size
-            print(f"\n[{name}] {image.name}: {len(layer_members(image.archive))} layers, "
+            print(f"\n[{name}] {image.name}: {len(layer_blobs(str(image.archive)))} layers, "
                   f"docker save {size / MIB:,.0f} MiB", flush=True)
             out, warm_out = work / f"{name}.json", work / f"{name}-warm.json"
             archive = str(image.archive)
@@ -337,9 +335,7 @@ def rows(runs: int, work: Path, *, dive: Path, engine_too: bool) -> list:  # typ
     return found
 
 
-def _engine_rows(image: Built, runs: int, work: Path, dive: Path,
-                 host: str) -> list:  # type: ignore[type-arg]
-    from bench.run import IMAGESCOPE, Case, Row, interleaved, ratio, round_ratios, scope_env
+def _engine_rows(image: Built, runs: int, work: Path, dive: Path, host: str) -> list[Row]:
 
     curl = shutil.which("curl")
     socket = host.removeprefix("unix://")

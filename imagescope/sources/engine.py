@@ -444,8 +444,9 @@ def _stream(image: docker.models.images.Image, name: str, size: Any, progress: P
             vouched: bool) -> Saved:
     progress.status(f"reading {name}")
     # the engine gives the image's uncompressed size: an estimate of the stream's length
-    return read_stream(Prefetched(image.save(chunk_size=_CHUNK)), name=name, size=size, progress=progress,
-                       skip=skip, limits=limits, tar_too=tar_too, vouched=vouched,
+    return read_stream(Prefetched(image.save(chunk_size=_CHUNK)), name=name, size=size,
+                       progress=progress, skip=skip, limits=limits, tar_too=tar_too,
+                       vouched=vouched,
                        where=f"the engine's archive of {name}")
 
 

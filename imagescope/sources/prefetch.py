@@ -8,39 +8,39 @@ import collections
 import threading
 from collections.abc import Iterator
 
-_END = object()
-
 
 class Prefetched:
     """Iterates the chunks of `source`, read by a thread up to `ahead` bytes in front of
     the consumer (its memory bound). The source's error is raised where its chunk would have
-    come; `close` stops the thread and closes the source (from that thread)."""
+    come; `close` stops the thread, which closes the source."""
 
     def __init__(self, source: Iterator[bytes], ahead: int = 8 << 20) -> None:
         self._source = source
         self._ahead = ahead
-        self._queue: collections.deque[object] = collections.deque()
-        self._queued = 0
-        self._cond = threading.Condition()
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._queued = 0  # bytes in `_chunks`
+        self._ended = False
+        self._error: Exception | None = None
         self._stopped = False
+        self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="imagescope-prefetch",
                                         daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        item: object = _END
+        error: Exception | None = None
         try:
             self._pump()
         except Exception as exc:  # noqa: BLE001 (the source's failure: the consumer's to raise)
-            item = exc
+            error = exc
         close = getattr(self._source, "close", None)
         try:
             if close is not None:
                 close()
         except Exception as exc:  # noqa: BLE001 (a failing close counts when nothing else did)
-            item = exc if item is _END else item
+            error = error or exc
         with self._cond:
-            self._queue.append(item)
+            self._ended, self._error = True, error
             self._cond.notify_all()
 
     def _pump(self) -> None:
@@ -50,7 +50,7 @@ class Prefetched:
                     self._cond.wait()
                 if self._stopped:
                     return
-                self._queue.append(chunk)
+                self._chunks.append(chunk)
                 self._queued += len(chunk)
                 self._cond.notify_all()
 
@@ -59,18 +59,16 @@ class Prefetched:
 
     def __next__(self) -> bytes:
         with self._cond:
-            while not self._queue:
+            while not self._chunks and not self._ended:
                 self._cond.wait()
-            item = self._queue.popleft()
-            if isinstance(item, bytes | bytearray | memoryview):
-                self._queued -= len(item)
+            if self._chunks:
+                chunk = self._chunks.popleft()
+                self._queued -= len(chunk)
                 self._cond.notify_all()
-                return bytes(item) if not isinstance(item, bytes) else item
-        if item is _END:
-            self._queue.appendleft(_END)  # (it stays ended)
+                return chunk
+            if self._error is not None:
+                raise self._error
             raise StopIteration
-        assert isinstance(item, BaseException)
-        raise item
 
     def close(self) -> None:
         with self._cond:

@@ -32,7 +32,7 @@ from imagescope.sources.manifests import (
     verifying,
 )
 from imagescope.sources.source import Reuse
-from imagescope.sources.verify import BlobChecks, check_digests, plan_checks
+from imagescope.sources.verify import check_digests, plan_checks
 
 MANIFEST_JSON = "manifest.json"
 INDEX_JSON = "index.json"
@@ -134,10 +134,11 @@ def read_stream(chunks: Iterator[bytes], *, name: str, size: Any,
                     elif _is_layer(member.name) and member.name in skip:
                         saved.drained[member.name] = (skip[member.name], member.size)
                     elif _is_layer(member.name):
-                        saved.layers[member.name] = read_member(
-                            file, member.size, label=f"{name}: {member.name}",
-                            index=len(saved.layers), limits=layer_limits, tar_too=tar_too)
-                        saved.layers[member.name].vouched = vouched
+                        layer = read_member(file, member.size, label=f"{name}: {member.name}",
+                                            index=len(saved.layers), limits=layer_limits,
+                                            tar_too=tar_too)
+                        layer.vouched = vouched
+                        saved.layers[member.name] = layer
         reader.drain()  # the padding after the end-of-archive marker
     finally:
         progress.read_finished()
@@ -208,11 +209,9 @@ def _layers(plan: Plan, saved: Saved, where: str, reuse: Reuse,
                or _parse_kept(ref, saved, where, limits, tar_too=reuse.only is not None))
         streamed = saved.layers.get(key)
         checks = None
-        if streamed is not None and streamed.vouched:
-            checks = BlobChecks(stored=((ref.diff_id, "the engine"),) if ref.diff_id else ())
-        elif streamed is not None:  # parsed as it passed: check it against what names it
+        if streamed is not None:  # parsed as it passed: check it against what names it
             checks = plan_checks(ref, streamed.compression == "plain", limits,
-                                 tar_too=bool(streamed.tar_hashes))
+                                 tar_too=bool(streamed.tar_hashes), vouched=streamed.vouched)
             label = f"{where}: layer {index} ({key})"
             check_digests(label, checks.stored, streamed.hashes)
             check_digests(label, checks.tar, streamed.tar_hashes, what="decompressed tar")

@@ -37,13 +37,15 @@ class BlobChecks:
 
     stored: tuple[tuple[str, str], ...] = ()
     tar: tuple[tuple[str, str], ...] = ()
+    vouched: str | None = None  # the digest its source checked as it sent it (not checked again)
 
     def cache_key(self, ref: LayerRef) -> str | None:
         """The digest the analysis is stored under: the diff_id when the tar was checked
         against it (then it serves every compression of the layer), else the blob's checked
         digest, else none: an unverified analysis is not cached, so a wrong digest in a
         hostile image cannot poison the cache."""
-        checked = {digest for digest, _ in self.stored + self.tar}
+        checked = {digest for digest, _ in self.stored + self.tar} | {self.vouched}
+        checked.discard(None)
         if ref.diff_id is not None and ref.diff_id in checked:
             return ref.diff_id
         return ref.digest if ref.digest is not None and ref.digest in checked else None
@@ -58,17 +60,20 @@ class BlobChecks:
 
 
 def plan_checks(ref: LayerRef, plain: bool, limits: ReadLimits, *,
-                tar_too: bool = False) -> BlobChecks:
+                tar_too: bool = False, vouched: bool = False) -> BlobChecks:
     """What a read of `ref`'s blob verifies (nothing without `limits.verify`).
 
     The stored bytes must hash to the digest that names the blob (a descriptor's, or a
     content-addressed path's) and, for a plain blob, to its diff_id. A compressed blob's
     diff_id is the hash of its decompressed tar: checked only with `tar_too`, as hashing every
     uncompressed byte costs about as much as decompressing them. A compressed blob known only
-    by its diff_id (a docker-archive of gzip layers) is checked only with `tar_too`.
+    by its diff_id (a docker-archive of gzip layers) is checked only with `tar_too`. A blob
+    its source `vouched` for (checked against its diff_id as it sent it) is not hashed again.
     """
     if not limits.verify:
         return BlobChecks()
+    if vouched:
+        return BlobChecks(vouched=ref.diff_id)
     stored: list[tuple[str, str]] = []
     if ref.digest and ref.digest != ref.diff_id:
         stored.append((ref.digest, "the manifest"))
