@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -77,20 +78,48 @@ def test_intact_blobs_settle_quietly_and_are_cached_only_then(tmp_path: Path,
     cache = LayerCache(tmp_path / "cache")
     image = load(str(directory), cache=cache, later=later(child=child))
     assert image.pending is not None
-    assert layer_files(cache.directory) == set()  # nothing stored before the blobs matched
+    if not child:
+        assert layer_files(cache.directory) == set()  # nothing stored before the blobs matched
     image.pending.settle()
     assert layer_files(cache.directory) == {
         digest.replace(":", "-") + ".layer" for digest in built.layer_digests}
 
 
-def test_a_forged_blob_leaves_only_the_layers_below_it_cached(tmp_path: Path) -> None:
-    directory, built = layout(tmp_path, forge=1)
+@pytest.mark.parametrize("forged", [0, 1])
+def test_a_forged_blob_is_never_cached_the_intact_ones_are(tmp_path: Path, forged: int) -> None:
+    directory, built = layout(tmp_path, forge=forged)
     cache = LayerCache(tmp_path / "cache")
     image = load(str(directory), cache=cache, later=later())
     assert image.pending is not None
-    with pytest.raises(DigestMismatch):
+    with pytest.raises(DigestMismatch, match=f"layer {forged}"):
         image.pending.settle()
-    assert layer_files(cache.directory) == {built.layer_digests[0].replace(":", "-") + ".layer"}
+    intact = built.layer_digests[1 - forged]
+    assert layer_files(cache.directory) == {intact.replace(":", "-") + ".layer"}
+
+
+def test_a_blob_the_child_already_matched_is_stored_when_its_read_ends() -> None:
+    """Stored at once (not held until `settle`) when the child's digest matches; held when it
+    does not match or is not known yet, then settled as before."""
+    from imagescope.sources.verify import DeferredBlob
+
+    content = b"layer bytes"
+    digest = "sha256:" + hashlib.sha256(content).hexdigest()
+    span = Span("unused", (0, 0, 0), 0, len(content), ("sha256",))
+    expected = ((digest, "the image config"),)
+    reported: list[dict[str, str] | str | None] = [
+        {"sha256": hashlib.sha256(content).hexdigest()}, {"sha256": "0" * 64}, "truncated"]
+    stored: list[int] = []
+    blobs = [DeferredBlob(n, f"layer {n}", span, expected, n, reported) for n in range(4)]
+    for n, blob in enumerate(blobs):
+        blob.read(partial(stored.append, n))
+    assert stored == [0]  # 1 mismatched, 2 failed, 3 not hashed yet: none stored
+    assert blobs[0].store is not None
+    blobs[0].store()
+    assert stored == [0]  # settling it again does not store it twice
+    for blob in blobs[1:]:
+        assert blob.store is not None
+        blob.store()
+    assert stored == [0, 1, 2, 3]  # (what `settle` does once each matched)
 
 
 def test_abandoned_checks_store_nothing_and_stop_the_child(tmp_path: Path) -> None:

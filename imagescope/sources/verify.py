@@ -140,17 +140,35 @@ def hashed(label: str, result: dict[str, str] | str) -> dict[str, str]:
 @dataclass(slots=True)
 class DeferredBlob:
     """A blob `DeferredChecks` took: layer `index`, `label` in errors, the digests expected of
-    its stored bytes."""
+    its stored bytes; `position` in the order the child hashes them, and what the child has
+    `reported` so far."""
 
     index: int
     label: str
     span: Span
     expected: tuple[tuple[str, str], ...]
+    position: int
+    reported: list[dict[str, str] | str | None]
     store: Callable[[], object] | None = None  # set once the blob was read: stores what it gave
 
     def read(self, store: Callable[[], object]) -> None:
-        """The blob was read; `store` stores what it gave, once it matched."""
+        """The blob was read; `store` stores what it gave once it matched: now, when the
+        child has already hashed it to its digests (the analysis then does not hold the
+        encoded entries), else when the checks settle."""
+        result = self.reported[self.position] if len(self.reported) > self.position else None
+        if isinstance(result, dict) and _matches(self.expected, result):
+            store()
+            store = _stored
         self.store = store
+
+
+def _matches(expected: Iterable[tuple[str, str]], computed: Mapping[str, str]) -> bool:
+    return all(computed.get(digest.partition(":")[0]) == digest.partition(":")[2]
+               for digest, _ in expected)
+
+
+def _stored() -> None:
+    """The store of a blob whose entries were stored already."""
 
 
 class DeferredChecks:
@@ -163,7 +181,8 @@ class DeferredChecks:
     - Blobs are checked this way up to `budget` bytes in all (`take`); the rest while they are
       decoded. A budget within memory means the child and the decoders read the blobs from
       the page cache, not twice from disk.
-    - Nothing read from a blob is stored (its `store`) before its digests matched.
+    - Nothing read from a blob is stored (its `store`) before its digests matched; it is
+      stored as soon as they did (the child ahead of the read: when the read ends).
     - The error raised is the one checking in the decoding pass would have raised first, in
       layer order: `settle` after a load failed, before its error, or after the analysis.
     - Blobs of fewer than `child_from` bytes in all are hashed in this process by `settle`:
@@ -181,6 +200,8 @@ class DeferredChecks:
             sys.executable, "-I", "-S", spanhash.__file__, str(niceness)]
         self._blobs: list[DeferredBlob] = []  # in `take` order: the order the child hashes them
         self._child: subprocess.Popen[bytes] | None = None
+        self._progress = _ChildProgress()
+        self._reader: threading.Thread | None = None
         self._started = False
 
     @classmethod
@@ -199,7 +220,8 @@ class DeferredChecks:
         if self._started or span.size > self._budget:
             return None
         self._budget -= span.size
-        blob = DeferredBlob(index, label, span, expected)
+        blob = DeferredBlob(index, label, span, expected, len(self._blobs),
+                            self._progress.reported)
         self._blobs.append(blob)
         return blob
 
@@ -218,25 +240,36 @@ class DeferredChecks:
         except (OSError, ValueError):
             return  # no interpreter to start: `settle` hashes here
         self._child = child
-        assert child.stdin is not None
+        assert child.stdin is not None and child.stdout is not None
         try:
             with child.stdin:
                 child.stdin.write(json.dumps([blob.span for blob in self._blobs]).encode())
         except OSError:
             pass  # it died: `settle` hashes here what it did not report
+        self._reader = threading.Thread(target=self._progress.collect,
+                                        args=(child.stdout, len(self._blobs)),
+                                        name="imagescope-checks", daemon=True)
+        self._reader.start()
 
     def settle(self) -> None:
-        """Wait for the checks of the blobs read; store what each matching one gave, in layer
-        order, up to the first that does not match, whose DigestMismatch (or
-        CorruptArchive) is raised. Blobs taken but not read (the load failed) are let go."""
+        """Wait for the checks of the blobs read; store what each matching one gave, and
+        raise the DigestMismatch (or CorruptArchive) of the first, in layer order, that does
+        not match. Blobs taken but not read (the load failed) are let go."""
         blobs, self._blobs = self._blobs, []
         last = max((n for n, blob in enumerate(blobs) if blob.store is not None), default=-1)
         results = self._results(blobs[:last + 1])
+        first: CorruptArchive | DigestMismatch | None = None
         for blob, result in sorted(zip(blobs, results, strict=False), key=lambda p: p[0].index):
             if blob.store is None:
                 continue
-            check_digests(blob.label, blob.expected, hashed(blob.label, result))
+            try:
+                check_digests(blob.label, blob.expected, hashed(blob.label, result))
+            except (CorruptArchive, DigestMismatch) as mismatch:
+                first = first or mismatch
+                continue
             blob.store()
+        if first is not None:
+            raise first
 
     def abandon(self) -> None:
         """Stop the checks, storing nothing."""
@@ -247,14 +280,10 @@ class DeferredChecks:
         """The hash of each of `blobs` (the first ones taken, in order): the child's from the
         first on, this process's from the last back, until they meet. The child is stopped
         then."""
-        progress = _ChildProgress()
+        progress = self._progress
         reported = progress.reported
         child, self._child = self._child, None
-        reader = None
-        if child is not None and child.stdout is not None:
-            reader = threading.Thread(target=progress.collect, args=(child.stdout, len(blobs)),
-                                      name="imagescope-checks", daemon=True)
-            reader.start()
+        reader, self._reader = self._reader, None
         here: dict[int, dict[str, str] | str] = {}
         try:
             for position in range(len(blobs) - 1, -1, -1):
@@ -278,8 +307,9 @@ class DeferredChecks:
 
     def _stop_child(self) -> None:
         child, self._child = self._child, None
+        reader, self._reader = self._reader, None
         if child is not None:
-            _stop(child, None)
+            _stop(child, reader)
 
 
 class _ChildProgress:
