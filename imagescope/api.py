@@ -16,6 +16,7 @@ from imagescope.analysis.history import base_layer_count
 from imagescope.analysis.overlay import replay, rewrite_candidates
 from imagescope.analysis.recommend import optimized_bytes, recommend
 from imagescope.analysis.report import Report, base_image, build_report
+from imagescope.files import ImageFiles
 from imagescope.layer.digests import fill_digests
 from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Image, PendingChecks
@@ -129,6 +130,30 @@ def inspect(reference: str, *, pull: str = "missing", platform: str | None = Non
             report = analyze(image, base)
         handle.store_report(image, key_of, report)
     return report
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """An image analysed, its source kept open to read its files (`ImageFiles`)."""
+
+    analysis: Analysis
+    files: ImageFiles
+
+
+@contextmanager
+def opened(reference: str, *, pull: str = "missing", platform: str | None = None,
+           progress: Progress | None = None, cache: LayerCache | None = None,
+           stats: ReadStats | None = None, limits: ReadLimits | None = None,
+           registry: RegistryAccess | None = None) -> Iterator[Opened]:
+    """`inspect`'s load and analysis (the layer cache used, the report not: the entries are
+    wanted), the source held open until the block ends."""
+    asked = request(pull=pull, platform=platform, progress=progress, limits=limits,
+                    registry=registry)
+    with CachedImage(resolve(reference, asked), cache, stats) as handle:
+        image = handle.image(DeferredChecks.within_memory())
+        with settled([image]):
+            analysis = analyze_image(image)
+        yield Opened(analysis, ImageFiles(handle.handle, image, analysis.view.replay))
 
 
 def _report_key(image: Image, base: BaseRef | None) -> str | None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from imagescope import __version__
-from imagescope.errors import ExitCode, ImagescopeError, OutputError
+from imagescope.errors import ExitCode, ImagescopeError, OutputError, PathNotFound, UsageError
 from imagescope.limits import DEFAULT_MAX_LAYER_RATIO, RATIO_FLOOR_BYTES, ReadLimits
 from imagescope.render import FORMATS, Page
 from imagescope.sizes import Growth, parse_growth, parse_ratio, parse_size
@@ -201,6 +201,7 @@ _EXIT_MEANINGS = {
     ExitCode.REGISTRY_UNREACHABLE: "registry not reachable (network, TLS)",
     ExitCode.REGISTRY_AUTH: "registry refused access (401/403)",
     ExitCode.REGISTRY_ERROR: "registry error (5xx, 429, bad answer)",
+    ExitCode.PATH_NOT_FOUND: "the path is not in the image (cat, export)",
     ExitCode.INTERNAL_ERROR: "internal error (a bug: please report it)",
     ExitCode.INTERRUPTED: "interrupted",
     ExitCode.BROKEN_PIPE: "stdout closed early (`| head`)",
@@ -528,6 +529,194 @@ def diff(old_reference: str, new_reference: str, output_format: str, output: Pat
 
     text = renderer(output_format).diff(changes, results, _page(output, top))
     _finish(text, output, results)
+
+
+_CAT_EXAMPLES = """\
+  imagescope cat myapp:1.4 /etc/os-release
+  imagescope cat image.tar /root/.cache/pip/http/x --layer 3   (a file a later layer deleted)
+  imagescope cat docker://reg.example/app:1.4 /app/main.py > main.py"""
+
+_EXPORT_EXAMPLES = """\
+  imagescope export myapp:1.4 /app -o out/              (out/app/...)
+  imagescope export image.tar /etc/passwd /etc/group -o - | tar -t
+  imagescope export myapp:1.4 /build --layer 2 -o build-step/"""
+
+_LAYER_OPTION = click.option(
+    "--layer", type=click.IntRange(min=0), metavar="N",
+    help="Read the image as of layer N (0 is the bottom one): what the layers up to N made, "
+         "files later layers deleted or overwrote included. Default: the final image.")
+_SHOW_SECRET_OPTION = click.option(
+    "--show-secret", is_flag=True,
+    help="Write the content of a file a finding says holds a secret (refused otherwise).")
+
+
+def _files_loader(pull: str, platform: str | None, progress: bool | None, no_cache: bool,
+                  verbose: bool, creds: str | None, ca_cert: str | None,
+                  insecure_registries: tuple[str, ...], no_verify: bool, max_layer_ratio: int,
+                  max_layer_size: int | None) -> _Loader:
+    return _Loader(pull=pull, platform=platform, progress=progress, no_cache=no_cache,
+                   show_stats=False, verbose=verbose, creds=creds, ca_cert=ca_cert,
+                   insecure_registries=insecure_registries,
+                   limits=ReadLimits(verify=not no_verify, max_layer_ratio=max_layer_ratio,
+                                     max_layer_size=max_layer_size))
+
+
+def _refuse_secrets(analysis: Any, paths: list[str], show_secret: bool) -> None:
+    """UsageError naming the first of `paths` (absolute) a secret finding names."""
+    if show_secret:
+        return
+    from imagescope.analysis.findings.model import Category
+
+    wanted = set(paths)
+    for finding in analysis.report.findings:
+        if finding.category is not Category.SECRET:
+            continue
+        for ref in finding.files:
+            if ref.path in wanted:
+                where = (f"hidden by layer {ref.hidden_by}, still in layer {ref.layer_index}"
+                         if ref.hidden_by is not None else f"written by layer {ref.layer_index}")
+                raise UsageError(f"{ref.path} holds a secret ({finding.subject}; {where}): "
+                                 "its content is written only with --show-secret")
+
+
+@cli.command(epilog=_epilog(_CAT_EXAMPLES), help="""Write a file's bytes to stdout, from the final image or as of a layer.
+
+    PATH is the file's path in the image; symlinks are followed inside the image (an absolute
+    target starts at the image's root, never the host's). With --layer N the image is read as
+    of layer N, so a file a later step deleted or overwrote can still be read: what `inspect`
+    reports as waste. The bytes are checked against the size (and content digest) the analysis
+    saw.
+""" + _REF_HELP)
+@click.argument("reference", metavar="REF")
+@click.argument("path", metavar="PATH")
+@_LAYER_OPTION
+@_SHOW_SECRET_OPTION
+@_source_options
+@_guard_options
+def cat(reference: str, path: str, layer: int | None, show_secret: bool, pull: str,
+        platform: str | None, progress: bool | None, no_cache: bool, show_stats: bool,
+        verbose: bool, creds: str | None, ca_cert: str | None,
+        insecure_registries: tuple[str, ...], no_verify: bool, max_layer_ratio: int,
+        max_layer_size: int | None) -> None:
+    from imagescope import api
+
+    if sys.stdout is None:
+        raise OutputError("cannot write to stdout: it is closed")
+    loader = _files_loader(pull, platform, progress, no_cache, verbose, creds, ca_cert,
+                           insecure_registries, no_verify, max_layer_ratio, max_layer_size)
+    with loader.run(api.opened, reference) as image:
+        found = image.files.locate(path, layer)
+        if found.found.is_dir:
+            raise PathNotFound(f"/{found.asked}: is a directory (export writes directories)")
+        _refuse_secrets(image.analysis, [f"/{found.found.path}"], show_secret)
+        out = sys.stdout.buffer
+
+        def write(data: bytes) -> None:
+            out.write(data)
+
+        try:
+            image.files.read(found.found, write)
+            out.flush()
+        except BrokenPipeError:
+            raise _PipeClosed from None
+        except OSError as exc:
+            if isinstance(exc, ImagescopeError):
+                raise
+            _discard(sys.stdout)
+            raise OutputError(f"cannot write to stdout: {exc.strerror or exc}") from None
+
+
+@cli.command(epilog=_epilog(_EXPORT_EXAMPLES), help="""Extract files or whole directories of an image into a directory, or as a tar.
+
+    Each PATH is written at its image path under DIR (`/etc/passwd` becomes DIR/etc/passwd;
+    DIR is created when missing, its parent must exist), or, with `-o -`, as a tar on stdout.
+    Extraction is safe: nothing is written outside DIR, no symlink (in the image or in DIR) is
+    followed, device nodes and FIFOs are refused, hardlinks become copies; permission bits are
+    kept (not setuid/setgid), owners only with --same-owner.
+""" + _REF_HELP)
+@click.argument("reference", metavar="REF")
+@click.argument("paths", metavar="PATH...", nargs=-1, required=True)
+@click.option("-o", "--output", "target", metavar="DIR|-", required=True,
+              help="The directory to write into, or - for a tar on stdout.")
+@_LAYER_OPTION
+@_SHOW_SECRET_OPTION
+@click.option("--same-owner", is_flag=True,
+              help="Give files the image's owners (uid, gid): needs root.")
+@_source_options
+@_guard_options
+def export(reference: str, paths: tuple[str, ...], target: str, layer: int | None,
+           show_secret: bool, same_owner: bool, pull: str, platform: str | None,
+           progress: bool | None, no_cache: bool, show_stats: bool, verbose: bool,
+           creds: str | None, ca_cert: str | None, insecure_registries: tuple[str, ...],
+           no_verify: bool, max_layer_ratio: int, max_layer_size: int | None) -> None:
+    from imagescope import api
+    from imagescope.export import to_directory, to_tar
+
+    if target != "-":
+        _check_export_target(Path(target))
+    loader = _files_loader(pull, platform, progress, no_cache, verbose, creds, ca_cert,
+                           insecure_registries, no_verify, max_layer_ratio, max_layer_size)
+    with loader.run(api.opened, reference) as image:
+        names = []
+        for path in paths:
+            found = image.files.locate(path, layer, follow_last=False)
+            names.extend(image.files.walk(found.found, layer))
+        names = list({name.path: name for name in names}.values())  # a PATH inside another
+        names.sort(key=lambda name: name.path.split("/"))
+        _refuse_secrets(image.analysis, [f"/{name.path}" for name in names
+                                         if name.content is not None], show_secret)
+        if target == "-":
+            try:
+                done = to_tar(image.files, names, sys.stdout.buffer)
+            except BrokenPipeError:
+                raise _PipeClosed from None
+        else:
+            Path(target).mkdir(exist_ok=True)
+            done = to_directory(image.files, names, target, same_owner=same_owner)
+    for refused in done.refused:
+        _say(f"imagescope: skipped {refused}: device nodes and FIFOs are not extracted")
+    if target != "-":
+        _say(f"imagescope: wrote {done.files:,} files ({done.bytes:,} bytes), "
+             f"{done.directories:,} directories, {done.symlinks:,} symlinks under {target}")
+
+
+@cli.command(help="""Explore an image interactively: layers, the file tree of each, the waste first.
+
+    Needs the `tui` extra: pip install 'imagescope[tui]'. Keys: arrows and Enter, Tab between
+    panes, `a` the layer's entries or the image as of it, `w` only waste, `c` only changes,
+    `s` sort, `/` filter, `?` help, `q` quit. The mouse works too.
+""" + _REF_HELP)
+@click.argument("reference", metavar="REF")
+@_source_options
+@_guard_options
+def browse(reference: str, pull: str, platform: str | None, progress: bool | None,
+           no_cache: bool, show_stats: bool, verbose: bool, creds: str | None,
+           ca_cert: str | None, insecure_registries: tuple[str, ...], no_verify: bool,
+           max_layer_ratio: int, max_layer_size: int | None) -> None:
+    try:
+        from imagescope.browse.app import BrowseApp
+    except ImportError as exc:
+        if exc.name is None or not exc.name.startswith("textual"):
+            raise
+        raise UsageError("imagescope browse needs Textual: pip install 'imagescope[tui]'"
+                         ) from None
+    from imagescope import api
+
+    if not sys.stdin.isatty() or not sys.stdout.isatty():
+        raise UsageError("imagescope browse needs a terminal (stdin and stdout); "
+                         "use inspect, cat or export in scripts")
+    loader = _files_loader(pull, platform, progress, no_cache, verbose, creds, ca_cert,
+                           insecure_registries, no_verify, max_layer_ratio, max_layer_size)
+    with loader.run(api.opened, reference) as image:
+        BrowseApp(image).run()
+
+
+def _check_export_target(target: Path) -> None:
+    parent = target.parent if str(target.parent) else Path(".")
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"cannot write to {target}: it is not a directory")
+    if not parent.is_dir():
+        raise OutputError(f"cannot write to {target}: directory {parent} does not exist")
 
 
 def _say(line: str) -> None:

@@ -28,6 +28,7 @@ class ExitCode(IntEnum):
     REGISTRY_UNREACHABLE = 17
     REGISTRY_AUTH = 18
     REGISTRY_ERROR = 19
+    PATH_NOT_FOUND = 20
     INTERNAL_ERROR = 70  # a bug, never bad input: the message asks for a report
     INTERRUPTED = 130
     BROKEN_PIPE = 141  # 128 + SIGPIPE: stdout's reader went away (`| head`); nothing is printed
@@ -120,3 +121,10 @@ class RegistryError(ImagescopeError):
     every retry, an unexpected status, a malformed token response)."""
 
     exit_code = ExitCode.REGISTRY_ERROR
+
+
+class PathNotFound(ImagescopeError):
+    """A path `cat`, `export` or `browse` was asked for is not in the image (as of the layer
+    asked), or cannot be read from it (a directory to `cat`, a device node)."""
+
+    exit_code = ExitCode.PATH_NOT_FOUND

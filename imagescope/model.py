@@ -99,3 +99,19 @@ class PendingChecks(Protocol):
 
     def abandon(self) -> None:
         """Stop them."""
+
+
+def normalize_path(raw: str) -> str:
+    """`./a`, `a`, `/a/` and `//a` are one path `a`; `..` cannot climb above the root."""
+    if raw.startswith(("/", ".")) or "//" in raw or "/." in raw:  # else no "", "." or ".." part
+        parts: list[str] = []
+        for part in raw.split("/"):
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if parts:
+                    parts.pop()
+                continue
+            parts.append(part)
+        return "/".join(parts)
+    return raw.rstrip("/")

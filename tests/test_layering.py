@@ -30,7 +30,9 @@ LAYER = ("imagescope.layer",)
 SOURCES = ("imagescope.sources",)
 STORE = ("imagescope.store",)
 RENDER = ("imagescope.render",)
-EDGES = ("imagescope.cli", "imagescope.api", "imagescope.config", "imagescope.__main__")
+BROWSE_MODEL = ("imagescope.browse.model", "imagescope.browse.content")  # pure, as analysis
+EDGES = ("imagescope.cli", "imagescope.api", "imagescope.config", "imagescope.__main__",
+         "imagescope.files", "imagescope.export", "imagescope.browse")
 
 # package → what it may import from imagescope (besides itself)
 ALLOWED: dict[tuple[str, ...], tuple[str, ...]] = {
@@ -39,6 +41,7 @@ ALLOWED: dict[tuple[str, ...], tuple[str, ...]] = {
     SOURCES: SHARED + LAYER,
     STORE: SHARED + LAYER + SOURCES + ANALYSIS,
     RENDER: SHARED + ANALYSIS,
+    BROWSE_MODEL: SHARED + ANALYSIS,
 }
 
 

@@ -93,12 +93,51 @@ class VisibleFile(NamedTuple):
         return self.entry.size
 
 
+class Visible(NamedTuple):
+    """A name of the replayed tree: the entry that made it (None for a directory a deeper
+    entry implied) and its layer; for a name reaching content, the FILE entry holding it and
+    the layer that wrote it (another layer's, through a hardlink)."""
+
+    path: str
+    entry: Entry | None
+    layer_index: int
+    is_dir: bool
+    content: Entry | None
+    content_layer: int
+
+
 class Replay:
     """The outcome of applying all layers: what was hidden, and the final tree."""
 
     def __init__(self, root: _Node, hidden: list[Hidden]) -> None:
         self._root = root
         self.hidden = hidden
+
+    def lookup(self, path: str) -> Visible | None:
+        """The name at normalised `path` (`""`: the root), not following symlinks."""
+        node = self._root
+        if path:
+            for part in path.split("/"):
+                children = node.children
+                child = children.get(part) if children is not None else None
+                if child is None:
+                    return None
+                node = child
+        return _visible(path, node)
+
+    def listdir(self, path: str) -> list[Visible]:
+        """The names in directory `path`, by name (empty when it is none)."""
+        node = self._root
+        if path:
+            for part in path.split("/"):
+                children = node.children
+                child = children.get(part) if children is not None else None
+                if child is None:
+                    return []
+                node = child
+        children = node.children or {}
+        return [_visible(f"{path}/{name}" if path else name, children[name])
+                for name in sorted(children)]
 
     def visible_files(self) -> Iterator[VisibleFile]:
         """Every visible name reaching content, depth first: a directory's own names (in
@@ -133,6 +172,13 @@ class Replay:
                 seen.add(key)
                 total += visible.entry.size
         return total
+
+
+def _visible(path: str, node: _Node) -> Visible:
+    inode = node.inode
+    return Visible(path, node.entry, node.layer_index, node.children is not None,
+                   inode.entry if inode is not None else None,
+                   inode.layer_index if inode is not None else -1)
 
 
 def _split(path: str) -> tuple[str, str]:

@@ -11,7 +11,7 @@ from typing import IO, cast
 import zstandard
 
 from imagescope.errors import CorruptArchive, UnsupportedMediaType
-from imagescope.layer.fileio import Readable
+from imagescope.layer.fileio import ChunkReader, Joined, Readable
 from imagescope.limits import ReadLimits
 
 _inflate: ModuleType = zlib
@@ -267,5 +267,20 @@ def blob_compression(head: bytes, media_type: str | None, label: str) -> str:
     return actual
 
 
-__all__ = ["GZIP_MAGIC", "ZSTD_MAGIC", "blob_compression", "compression_of",
+def decoded(raw: Readable, media_type: str | None, label: str,
+            limits: ReadLimits) -> Readable:
+    """A layer blob's tar, read through `raw`: decompressed when the blob is compressed."""
+    head = raw.read(4)
+    compression = blob_compression(head, media_type, label)
+    joined = Joined(head, raw)
+    if compression == "plain":
+        return joined
+    return ChunkReader(decompressed_chunks(joined, compression, label, _ignore, limits), _ignore)
+
+
+def _ignore(nbytes: int) -> None:
+    """Progress not told."""
+
+
+__all__ = ["GZIP_MAGIC", "ZSTD_MAGIC", "blob_compression", "compression_of", "decoded",
            "decompressed_chunks", "sniff_compression"]

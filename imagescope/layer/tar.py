@@ -21,7 +21,7 @@ from imagescope.layer.capture import should_capture
 from imagescope.layer.compression import blob_compression, decompressed_chunks
 from imagescope.layer.fileio import BlobReader, Hasher, Joined, Readable
 from imagescope.limits import ReadLimits
-from imagescope.model import Entry, EntryKind
+from imagescope.model import Entry, EntryKind, normalize_path
 from imagescope.progress import Progress
 
 Capture = Callable[[str, int], bool]
@@ -34,22 +34,6 @@ _ZERO_BLOCK = bytes(BLOCK)
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
-
-
-def normalize_path(raw: str) -> str:
-    """`./a`, `a`, `/a/` and `//a` are one path `a`; `..` cannot climb above the root."""
-    if raw.startswith(("/", ".")) or "//" in raw or "/." in raw:  # else no "", "." or ".." part
-        parts: list[str] = []
-        for part in raw.split("/"):
-            if part in ("", "."):
-                continue
-            if part == "..":
-                if parts:
-                    parts.pop()
-                continue
-            parts.append(part)
-        return "/".join(parts)
-    return raw.rstrip("/")
 
 
 def _plain_chunks(raw: Readable, on_raw: Callable[[int], None], chunk: int) -> Iterator[bytes]:

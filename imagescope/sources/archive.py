@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Container, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import BinaryIO
 
 from imagescope.errors import CorruptArchive, NotAnImage, SourceNotFound
 from imagescope.layer.compression import decompressed_chunks, sniff_compression
+from imagescope.layer.fileio import Readable
 from imagescope.model import Image
 from imagescope.sources.blobs import (
     BlobSpan,
@@ -30,7 +31,13 @@ from imagescope.sources.manifests import (
 )
 from imagescope.sources.refs import ARCHIVE, DOCKER_ARCHIVE, OCI_ARCHIVE, SourceRef
 from imagescope.sources.source import ImageHandle, LayerStore, Request, Reuse
-from imagescope.sources.stream import INDEX_JSON, MANIFEST_JSON, assemble, read_stream
+from imagescope.sources.stream import (
+    INDEX_JSON,
+    MANIFEST_JSON,
+    StreamedLayers,
+    assemble,
+    read_stream,
+)
 from imagescope.sources.verify import DeferredChecks
 
 
@@ -96,6 +103,7 @@ class CompressedArchive(ImageHandle):
         self._file = file
         self._compression = compression
         self._ref = ref
+        self._layers: StreamedLayers | None = None
 
     def identity(self, store: LayerStore | None = None) -> Image:
         return self._pass(Reuse.nothing())
@@ -123,9 +131,27 @@ class CompressedArchive(ImageHandle):
                             reuse=reuse, limits=limits)
         return image
 
+    def open_layer(self, index: int) -> AbstractContextManager[Readable]:
+        path = self._ref.location
+
+        def stream() -> Iterator[bytes]:
+            self._file.seek(0)
+            return decompressed_chunks(self._file, self._compression, path, _uncounted,
+                                       self.request.limits)
+
+        if self._layers is None:
+            self._layers = StreamedLayers(stream, where=path, platform=self.request.platform,
+                                          selector=self._ref.selector,
+                                          limits=self.request.limits)
+        return self._layers.open_layer(index)
+
     def close(self) -> None:
         self._file.close()
         super().close()
+
+
+def _uncounted(nbytes: int) -> None:
+    """Progress of a content read: not shown."""
 
 
 def _open(path: str) -> BinaryIO:

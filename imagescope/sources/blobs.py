@@ -19,8 +19,8 @@ from typing import IO, Any, BinaryIO, cast
 
 from imagescope.errors import CorruptArchive, MissingBlob, NotAnImage
 from imagescope.layer.codec import decode_entries, digests_incomplete, encode_entries
-from imagescope.layer.compression import blob_compression, sniff_compression
-from imagescope.layer.fileio import HashingReader, LimitedReader, PositionedFile
+from imagescope.layer.compression import blob_compression, decoded, sniff_compression
+from imagescope.layer.fileio import HashingReader, LimitedReader, PositionedFile, Readable
 from imagescope.layer.tar import normalize_path, read_layer
 from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Image, Layer
@@ -381,6 +381,14 @@ class SeekableImage(ImageHandle):
 
     def identity(self, store: LayerStore | None = None) -> Image:
         return self._image(Reuse.nothing(), None)
+
+    @contextmanager
+    def open_layer(self, index: int) -> Iterator[Readable]:
+        ref = self.plan.layers[index]
+        with self.locate(ref) as span:
+            span.file.seek(span.offset)
+            yield decoded(LimitedReader(span.file, span.size), ref.media_type,
+                          _label(index, ref), self.request.limits)
 
     def read(self, reuse: Reuse, later: DeferredChecks | None = None) -> Image:
         self.request.progress.status(f"reading {len(self.plan.layers)} layers")

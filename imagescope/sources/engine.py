@@ -8,7 +8,7 @@ import hashlib
 import http.client
 import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import docker
@@ -27,6 +27,7 @@ from imagescope.errors import (
     PullFailed,
 )
 from imagescope.layer.codec import digests_incomplete
+from imagescope.layer.fileio import Readable
 from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Image, Layer
 from imagescope.progress import Progress
@@ -52,6 +53,7 @@ from imagescope.sources.source import (
 from imagescope.sources.stream import (
     MANIFEST_JSON,
     Saved,
+    StreamedLayers,
     UnservedLayer,
     assemble,
     read_stream,
@@ -106,6 +108,7 @@ class EngineImage(ImageHandle):
         self._image = image
         self._name = name
         self.attrs: dict[str, Any] = image.attrs
+        self._layers: StreamedLayers | None = None
 
     def identity(self, store: LayerStore | None = None) -> Image | None:
         """From the engine's metadata and the image record in `store`; None when that record
@@ -141,6 +144,14 @@ class EngineImage(ImageHandle):
                                         "while it was being read") from None
                 raise
         return _described(result, attrs, name)
+
+    def open_layer(self, index: int) -> AbstractContextManager[Readable]:
+        if self._layers is None:
+            self._layers = StreamedLayers(
+                lambda: Prefetched(self._image.save(chunk_size=_CHUNK)),
+                where=f"the engine's archive of {self._name}", platform=self.request.platform,
+                selector=None, limits=self.request.limits)
+        return self._layers.open_layer(index)
 
     def resolved_again(self, ref: SourceRef) -> SourceRef:
         image_id = self.attrs.get("Id")

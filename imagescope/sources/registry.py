@@ -14,13 +14,15 @@ import dataclasses
 import hashlib
 import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, cast
 
 from imagescope.errors import CorruptArchive, DigestMismatch, UnsupportedMediaType
 from imagescope.layer.codec import digests_incomplete
-from imagescope.layer.compression import blob_compression
+from imagescope.layer.compression import blob_compression, decoded
 from imagescope.layer.digests import Digest, blob_path
-from imagescope.layer.fileio import HashingReader
+from imagescope.layer.fileio import HashingReader, Readable
 from imagescope.model import Entry, Image, Layer
 from imagescope.progress import Progress
 from imagescope.sources.blobs import SharedProgress, cache_lookup
@@ -120,6 +122,14 @@ class RegistryImage(ImageHandle):
             layer.entries = [dataclasses.replace(e) for e in seen.entries]
             layer.digests_incomplete = seen.digests_incomplete
         return self._image(layers)
+
+    @contextmanager
+    def open_layer(self, index: int) -> Iterator[Readable]:
+        ref = self.plan.layers[index]
+        assert ref.digest is not None
+        with self.client.open_blob(ref.digest, ref.size, "layer", _uncounted) as stream:
+            yield decoded(io.BufferedReader(stream, _BUFFER), ref.media_type,
+                          f"{self.name}: layer {index}", self.request.limits)
 
     def _fetch_all(self, fetches: list[tuple[Layer, LayerRef]], reuse: Reuse) -> None:
         """Fetch and read `fetches`: side by side on `readers.count` threads (the network,
@@ -298,3 +308,7 @@ def _listed_manifests(document: bytes) -> set[str]:
 SOURCE = RegistrySource()
 
 __all__ = ["SOURCE", "RegistryImage", "RegistrySource"]
+
+
+def _uncounted(nbytes: int) -> None:
+    """Progress of a content read: not shown."""

@@ -13,10 +13,12 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol, Self
 
 from imagescope.errors import CorruptArchive
+from imagescope.layer.fileio import Readable
 from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Image, Layer
 from imagescope.progress import Progress
@@ -197,6 +199,11 @@ class ImageHandle(ABC):
         """The image with its layers' entries: served by `reuse` where it can, read otherwise.
         With `later`, the stored bytes of compressed blobs in files may be checked beside the
         decoding rather than in it (`verify.DeferredChecks`)."""
+
+    def open_layer(self, index: int) -> AbstractContextManager[Readable]:
+        """The tar of layer `index`, decompressed, read again from the source: what a file's
+        content is read from (`cat`, `export`, `browse`)."""
+        raise NotImplementedError
 
     def count_in(self, stats: ReadStats) -> None:
         """Note in `stats` what this source counts before anything is read (the engine: the

@@ -9,13 +9,14 @@ import dataclasses
 import hashlib
 import io
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any, cast
 
 from imagescope.errors import NotAnImage
 from imagescope.layer.codec import digests_incomplete
 from imagescope.layer.compression import sniff_compression
-from imagescope.layer.fileio import ChunkReader, HashingReader
+from imagescope.layer.fileio import ChunkReader, HashingReader, Readable
 from imagescope.layer.tar import read_layer
 from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Image, Layer
@@ -83,7 +84,17 @@ def assemble(saved: Saved, *, where: str, reference: str, source_kind: str,
     """
     reuse = reuse or Reuse()
     limits = limits or ReadLimits()
-    read = verifying(_reader(saved, where)) if limits.verify else _reader(saved, where)
+    plan = plan_of(saved, where=where, platform=platform, selector=selector,
+                   how_to_pick=how_to_pick, verify=limits.verify)
+    layers = _layers(plan, saved, where, reuse, served or {}, limits)
+    return to_image(plan, layers, reference=reference, source=source_kind), plan
+
+
+def plan_of(saved: Saved, *, where: str, platform: Platform | None, selector: str | None,
+            how_to_pick: str, verify: bool) -> Plan:
+    """The plan manifest.json (a `docker save` archive), else index.json (an OCI archive),
+    makes of what the stream left."""
+    read = verifying(_reader(saved, where)) if verify else _reader(saved, where)
     if MANIFEST_JSON in saved.documents:
         plan = docker_plan(read(MANIFEST_JSON), read, selector=selector, wanted=platform,
                            where=where, oci_index=saved.documents.get(INDEX_JSON),
@@ -94,8 +105,31 @@ def assemble(saved: Saved, *, where: str, reference: str, source_kind: str,
     else:
         raise NotAnImage(f"{where} is a tar but not an image archive (no manifest.json nor "
                          "index.json)")
-    layers = _layers(plan, saved, where, reuse, served or {}, limits)
-    return to_image(plan, layers, reference=reference, source=source_kind), plan
+    return plan
+
+
+@contextmanager
+def streamed_member(chunks: Iterator[bytes], key: str, links: Mapping[str, str], *,
+                    where: str) -> Iterator[Readable]:
+    """The content of member `key` (or of the member its chain of `links` ends at) of an
+    archive streamed again as `chunks`; MissingBlob when it is not there."""
+    name = key
+    for _ in range(len(links)):
+        if name not in links:
+            break
+        name = links[name]
+    reader = ChunkReader(chunks, _ignore)
+    try:
+        with tar_errors(where):
+            for member in walk_stream(cast(IO[bytes], reader)):
+                if member.name == name and member.file is not None:
+                    yield member.file
+                    return
+        raise missing_blob(where, key)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
 
 
 def read_stream(chunks: Iterator[bytes], *, name: str, size: Any,
@@ -258,3 +292,33 @@ def _ignore(nbytes: int) -> None:
 
 
 __all__ = ["Saved", "StreamedLayer", "UnservedLayer", "assemble", "read_member", "read_stream"]
+
+
+class StreamedLayers:
+    """Layer tars of an archive that can only be streamed (the engine's `docker save`, a
+    compressed archive): a first pass reads its documents for the plan (once), each layer
+    asked for is another pass, up to its member."""
+
+    def __init__(self, stream: Callable[[], Iterator[bytes]], *, where: str,
+                 platform: Platform | None, selector: str | None, limits: ReadLimits) -> None:
+        self._stream = stream
+        self._where = where
+        self._platform = platform
+        self._selector = selector
+        self._limits = limits
+        self._found: tuple[Plan, dict[str, str]] | None = None
+
+    @contextmanager
+    def open_layer(self, index: int) -> Iterator[Readable]:
+        from imagescope.layer.compression import decoded
+
+        if self._found is None:
+            saved = read_stream(self._stream(), name=self._where, size=None, progress=Progress(),
+                                where=self._where, counted=True, layers_wanted=False)
+            self._found = plan_of(saved, where=self._where, platform=self._platform,
+                                  selector=self._selector, how_to_pick="name the image by ID",
+                                  verify=self._limits.verify), saved.links
+        plan, links = self._found
+        ref = plan.layers[index]
+        with streamed_member(self._stream(), ref.key, links, where=self._where) as member:
+            yield decoded(member, ref.media_type, f"{self._where}: layer {index}", self._limits)

@@ -21,6 +21,7 @@ class ImageView:
         self.image = image
         self.base_layers = base_layers  # the bottom layers the base image wrote (0: unknown)
         self._result = result
+        self.replay = result  # (the final tree: the browser and `cat` look names up in it)
         self.hidden: list[Hidden] = result.hidden
         attribution = attribute(image.history, len(image.layers))
         self.instructions: list[str | None] = [
