@@ -192,7 +192,7 @@ def _parent(root: int, path: str, target: str) -> tuple[int, str]:
 
 def _ensure_dir(parent: int, name: str, target: str, path: str) -> None:
     try:
-        os.mkdir(name, 0o700, dir_fd=parent)
+        os.mkdir(name, 0o755, dir_fd=parent)  # (an exported one gets its own mode at the end)
     except FileExistsError:
         found = os.stat(name, dir_fd=parent, follow_symlinks=False)
         if not stat.S_ISDIR(found.st_mode):

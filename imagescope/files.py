@@ -96,7 +96,10 @@ class ImageFiles:
                     assert entry.offset is not None
                     _copy(file.fileno(), entry.offset, entry.size, check)
         if streamed:
-            sinks = {wanted(layer, entry): check.feed for entry, check in streamed}
+            fed: dict[Wanted, list[Sink]] = {}
+            for entry, check in streamed:  # (two names of one file: both fed)
+                fed.setdefault(wanted(layer, entry), []).append(check.feed)
+            sinks = {key: _fan_out(feeds) for key, feeds in fed.items()}
             with self.handle.open_layer(layer.index) as tar:
                 found = read_members(tar, sinks, label=label)
             missing = set(sinks) - found
@@ -105,6 +108,17 @@ class ImageFiles:
                 raise CorruptArchive(f"{label}: /{name} is no longer in the layer")
         for _, check in checked:
             check.finish()
+
+
+def _fan_out(sinks: list[Sink]) -> Sink:
+    if len(sinks) == 1:
+        return sinks[0]
+
+    def feed(data: bytes) -> None:
+        for sink in sinks:
+            sink(data)
+
+    return feed
 
 
 def _path_of(item: Wanted) -> str:
