@@ -708,6 +708,10 @@ def browse(reference: str, pull: str, platform: str | None, progress: bool | Non
     loader = _files_loader(pull, platform, progress, no_cache, verbose, creds, ca_cert,
                            insecure_registries, no_verify, max_layer_ratio, max_layer_size)
     with loader.run(api.opened, reference) as image:
+        # the run disabled the collector for the load (`main`); an interactive app makes
+        # cycles: collect them again, but never walk the image's millions of objects
+        gc.freeze()
+        gc.enable()
         BrowseApp(image).run()
 
 

@@ -10,6 +10,7 @@ what is on screen only.
 
 from __future__ import annotations
 
+import gc
 from functools import partial
 from typing import ClassVar
 
@@ -242,12 +243,20 @@ class BrowseApp(App[None]):
                         thread=True, group="tree")
 
     def _build(self, generation: int, image_view: bool, layer: int, view: Filter) -> None:
-        model = self._model(image_view, layer)
-        if view.narrows:
-            items, count = model.matches(view)
-        else:
-            items = model.children("", view)
-            count = None
+        # A replay makes millions of objects without cycles: collections while it grows
+        # would walk it again and again, holding the interpreter lock the keys wait on; once
+        # made, it is frozen out of every later collection.
+        gc.disable()
+        try:
+            model = self._model(image_view, layer)
+            if view.narrows:
+                items, count = model.matches(view)
+            else:
+                items = model.children("", view)
+                count = None
+        finally:
+            gc.freeze()
+            gc.enable()
         self.call_from_thread(self._show, generation, image_view, layer, view, items, count)
 
     def _show(self, generation: int, image_view: bool, layer: int, view: Filter,

@@ -23,7 +23,7 @@ from imagescope.analysis.overlay import Replay, Visible
 from imagescope.analysis.report import Report, WastedFile
 from imagescope.model import Entry, EntryKind, Image
 
-MAX_MATCHES = 5000  # names a filtered view lists (the rest counted, not shown)
+MAX_MATCHES = 1000  # names a filtered view lists (the rest counted, not shown)
 
 
 class Mark(StrEnum):
