@@ -453,6 +453,9 @@ def _stderr_is_terminal() -> bool:
 @_source_options
 @_guard_options
 @_gate_options
+@click.option("--dockerfile", metavar="PATH", type=click.Path(dir_okay=False),
+              help="The Dockerfile the image was built from: each layer is shown with its "
+                   "Dockerfile:LINE and text (a mismatch is reported, never guessed).")
 def inspect(reference: str, output_format: str, output: Path | None, top: int, pull: str,
             platform: str | None, progress: bool | None, no_cache: bool, show_stats: bool,
             verbose: bool, creds: str | None, ca_cert: str | None,
@@ -460,7 +463,8 @@ def inspect(reference: str, output_format: str, output: Path | None, top: int, p
             no_verify: bool, max_layer_ratio: int, max_layer_size: int | None,
             max_wasted: int | None, min_efficiency: float | None, max_size: int | None,
             fail_on_secrets: bool | None, ignore_globs: tuple[str, ...],
-            base_reference: str | None, own_only: bool | None) -> None:
+            base_reference: str | None, own_only: bool | None,
+            dockerfile: str | None) -> None:
     from imagescope import api
     from imagescope.analysis.gates import check_report
 
@@ -474,7 +478,20 @@ def inspect(reference: str, output_format: str, output: Path | None, top: int, p
                      limits=ReadLimits(verify=not no_verify, max_layer_ratio=max_layer_ratio,
                                        max_layer_size=max_layer_size))
     named = api.BaseRef.of(loader.run(api.inspect, base)) if base else None
+    instructions = None
+    if dockerfile is not None:
+        from imagescope.dockerfile import parse_dockerfile
+
+        instructions = parse_dockerfile(dockerfile)  # (before the image: fail fast)
     report = loader.run(api.inspect, reference, base=named)
+    if instructions is not None:
+        from imagescope.analysis.dockerfile_map import map_layers
+        from imagescope.analysis.report import base_layers, with_dockerfile
+
+        assert dockerfile is not None
+        report = with_dockerfile(report, map_layers(
+            dockerfile, instructions, [layer.created_by for layer in report.layers],
+            base_layers(report) if report.base is not None else None))
     loader.report_stats()
     results = check_report(report, settings)
     from imagescope.render import renderer

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
 
+from imagescope.analysis.dockerfile_map import DockerfileMap, location
 from imagescope.analysis.findings.model import Finding
 from imagescope.analysis.history import attribute, instruction_of
 from imagescope.analysis.overlay import HiddenHow, Replay, how_hidden
@@ -119,6 +121,7 @@ class Report:
     recommendations: list[Recommendation] = field(default_factory=list)  # most bytes saved first
     optimized_bytes: int | None = None  # shipped bytes with every recommendation applied
     base: BaseImage | None = None
+    dockerfile: DockerfileMap | None = None  # the layers' Dockerfile lines (--dockerfile)
 
 
 def build_report(image: Image, result: Replay) -> Report:
@@ -200,8 +203,29 @@ def base_layers(report: Report) -> int:
 
 
 def layer_name(report: Report, index: int) -> str:
-    """A layer as users know it: its instruction, `base image` below the FROM boundary, or
-    `layer N` when the history does not say."""
+    """A layer as users know it: `Dockerfile:LINE` and the Dockerfile's own text when the
+    layers map to one; else its instruction, `base image` below the FROM boundary, or `layer N`
+    when the history does not say."""
+    mapped = report.dockerfile
+    source = mapped.sources[index] if mapped is not None else None
+    if mapped is not None and source is not None:
+        text = " ".join(source.instruction.original.split())
+        where = location(source, mapped.path)
+        if source.base:
+            return f"{where} base image ({text})"
+        if source.from_stage is not None:
+            stage = source.from_stage
+            text += f" (stage {stage.name or '?'}, lines {stage.start.start_line}-{stage.end_line})"
+        return f"{where} {text}"
     if index < base_layers(report):
         return "base image"
     return report.layers[index].instruction or f"layer {index}"
+
+
+def with_dockerfile(report: Report, mapped: DockerfileMap) -> Report:
+    """`report` with its layers' Dockerfile lines; a mismatch becomes a warning."""
+    warnings = list(report.warnings)
+    if mapped.mismatch is not None:
+        warnings.append(f"--dockerfile {mapped.path}: the layers do not match it ("
+                        f"{mapped.mismatch}); steps are shown from the image history")
+    return dataclasses.replace(report, dockerfile=mapped, warnings=warnings)

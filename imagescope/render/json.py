@@ -80,6 +80,7 @@ def _document(report: Report, gate_results: Sequence[GateResult],
                               for index, nbytes in layer.hidden_by.items()],
                 "instruction": layer.instruction,
                 "created_by": layer.created_by,
+                **_dockerfile_source(report, layer.index),
             }
             for layer in report.layers
         ],
@@ -199,3 +200,21 @@ def gates_document(results: Sequence[GateResult]) -> list[dict[str, Any]]:
 
 def render_diff(diff: Diff, gate_results: Sequence[GateResult] = (), *, top: int = 100) -> str:
     return jsontext.dumps(diff_document(diff, gate_results, top=top)) + "\n"
+
+
+def _dockerfile_source(report: Report, index: int) -> dict[str, object]:
+    """With --dockerfile: the layer's `dockerfile` (line range, text; null on a mismatch)."""
+    mapped = report.dockerfile
+    if mapped is None:
+        return {}
+    source = mapped.sources[index]
+    if source is None:
+        return {"dockerfile": None}
+    stage = source.from_stage
+    return {"dockerfile": {
+        "path": mapped.path, "start_line": source.instruction.start_line,
+        "end_line": source.instruction.end_line, "instruction": source.instruction.original,
+        "base": source.base,
+        "from_stage": None if stage is None else {
+            "name": stage.name, "start_line": stage.start.start_line,
+            "end_line": stage.end_line}}}

@@ -23,7 +23,7 @@ from imagescope.analysis.findings.model import FileRef, Finding
 from imagescope.analysis.gates import GateResult
 from imagescope.analysis.overlay import HiddenHow
 from imagescope.analysis.recommend import Recommendation
-from imagescope.analysis.report import LayerReport, Report, WastedFile, base_layers
+from imagescope.analysis.report import LayerReport, Report, WastedFile, base_layers, layer_name
 from imagescope.render.json import MAX_FILES_PER_FINDING
 from imagescope.render.text import clip, one_line, printable, size
 from imagescope.render.waste_words import (
@@ -414,7 +414,10 @@ def _recommendation(number: int, rec: Recommendation) -> str:
 
 def _layer_row(report: Report, layer: LayerReport) -> str:
     instruction = "-"
-    if layer.index < base_layers(report):
+    if report.dockerfile is not None and report.dockerfile.sources[layer.index] is not None:
+        instruction = code(one_line(clip(layer_name(report, layer.index),
+                                         MAX_INSTRUCTION_CHARS)), cell=True)
+    elif layer.index < base_layers(report):
         instruction = "base image"
     elif layer.instruction:
         instruction = code(one_line(clip(layer.instruction, MAX_INSTRUCTION_CHARS)), cell=True)
