@@ -74,10 +74,24 @@ def _markdown_diff(diff: Diff, results: Results, page: Page) -> str:
     return markdown_diff.render(diff, results, top=page.top)
 
 
+def _sarif_report(report: Report, results: Results, page: Page) -> str:
+    from imagescope.render import sarif
+
+    return sarif.render(report)
+
+
+def _sarif_diff(diff: Diff, results: Results, page: Page) -> str:
+    from imagescope.errors import UsageError
+
+    raise UsageError("--format sarif is for inspect: annotate the new image with "
+                     "`imagescope inspect NEW --format sarif`")
+
+
 RENDERERS: dict[str, Renderer] = {
     "table": Renderer(_table_report, _table_diff),
     "json": Renderer(_json_report, _json_diff),
     "markdown": Renderer(_markdown_report, _markdown_diff),
+    "sarif": Renderer(_sarif_report, _sarif_diff),
 }
 FORMATS = tuple(RENDERERS)
 
