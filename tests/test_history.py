@@ -59,3 +59,19 @@ def _steps(*texts: str) -> list[HistoryStep]:
 def test_the_base_ends_at_the_last_cmd_with_layers_after_it(history: list[HistoryStep],
                                                             layers: int, base: int) -> None:
     assert base_layer_count(history, layers) == base
+
+
+@pytest.mark.parametrize("recorded, shown", [
+    ("COPY dir:0b6f4c1e2d3a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9012345678 in .",
+     "COPY … → ."),
+    ("COPY file:2f542549e88b35752f1df461ce0972f75abdebde3231d178aa6c18de01ce453b in /app/x ",
+     "COPY … → /app/x"),
+    ("ADD multi:0b6f4c1e2d3a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9012345678 in /srv/",
+     "ADD … → /srv/"),
+    ("COPY . /app", "COPY . /app"),  # BuildKit records what was written
+    ("RUN echo dir:x in /y", "RUN echo dir:x in /y"),
+])
+def test_legacy_copy_history_is_shown_as_written(recorded: str, shown: str) -> None:
+    from imagescope.analysis.history import as_written
+
+    assert as_written(recorded) == shown

@@ -33,6 +33,16 @@ def instruction_of(created_by: str) -> str:
     return body if match.group(1) else "RUN " + body
 
 
+_LEGACY_SOURCE = re.compile(r"^(COPY|ADD) (?:file|dir|multi):[0-9a-f]{64} in (.*)$", re.DOTALL)
+
+
+def as_written(instruction: str) -> str:
+    """An instruction as a person reads it: the legacy builder's `COPY dir:<sha256> in /app`
+    (its sources' content hash) becomes `COPY … → /app`; anything else is kept."""
+    match = _LEGACY_SOURCE.match(instruction.strip())
+    return f"{match.group(1)} … → {match.group(2).strip()}" if match else instruction
+
+
 _CONFIG_ONLY = ("CMD", "ENTRYPOINT")
 
 

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from imagescope.analysis.dockerfile_map import DockerfileMap, location
 from imagescope.analysis.findings.model import Finding
-from imagescope.analysis.history import attribute, instruction_of
+from imagescope.analysis.history import as_written, attribute, instruction_of
 from imagescope.analysis.overlay import HiddenHow, Replay, how_hidden
 from imagescope.analysis.recommend import Recommendation
 from imagescope.model import Image
@@ -219,7 +219,8 @@ def layer_name(report: Report, index: int) -> str:
         return f"{where} {text}"
     if index < base_layers(report):
         return "base image"
-    return report.layers[index].instruction or f"layer {index}"
+    instruction = report.layers[index].instruction
+    return as_written(instruction) if instruction else f"layer {index}"
 
 
 def with_dockerfile(report: Report, mapped: DockerfileMap) -> Report:

@@ -420,7 +420,8 @@ def _layer_row(report: Report, layer: LayerReport) -> str:
     elif layer.index < base_layers(report):
         instruction = "base image"
     elif layer.instruction:
-        instruction = code(one_line(clip(layer.instruction, MAX_INSTRUCTION_CHARS)), cell=True)
+        instruction = code(one_line(clip(layer_name(report, layer.index),
+                                         MAX_INSTRUCTION_CHARS)), cell=True)
     return (f"| {layer.index} | {size(layer.stored_bytes)} | {size(layer.added_bytes)} "
             f"| {size(layer.wasted_bytes)} | {instruction} |\n")
 
