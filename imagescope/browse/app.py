@@ -11,6 +11,7 @@ what is on screen only.
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 from functools import partial
 from typing import ClassVar
 
@@ -67,29 +68,48 @@ class HelpScreen(ModalScreen[None]):
 
 
 class ContentScreen(ModalScreen[None]):
-    """A file's details and the head of its content (a secret's only on request)."""
+    """A file's details and the head of its content, read on a worker thread (a layer may
+    have to be decompressed up to the file); a secret's content only on request (`S`)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "dismiss", "Close"),
         Binding("S", "reveal", "Show secret", show=False)]
 
-    def __init__(self, details: str, content: str, secret: bool,
-                 reveal: object = None) -> None:
+    def __init__(self, details: str, read: Callable[[], str] | None, secret: bool,
+                 note: str = "") -> None:
         super().__init__()
         self._details = details
-        self._content = content
+        self._read = read
         self._secret = secret
-        self._reveal = reveal
+        self._note = note
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="content-box"):
             yield Static(Text(self._details), id="file-details")
-            yield Static(Text(self._content), id="file-content")
+            yield Static(Text(self._note or "reading…"), id="file-content")
+
+    def on_mount(self) -> None:
+        if not self._secret and self._read is not None:
+            self._start()
+
+    def _start(self) -> None:
+        read = self._read
+        assert read is not None
+        self.query_one("#file-content", Static).update(Text("reading…"))
+
+        def work() -> None:
+            text = read()
+            self.app.call_from_thread(self._shown, text)
+
+        self.run_worker(work, thread=True, group="content")
+
+    def _shown(self, text: str) -> None:
+        if self.is_attached:
+            self.query_one("#file-content", Static).update(Text(text))
 
     def action_reveal(self) -> None:
-        if self._secret and callable(self._reveal):
-            text = self._reveal()
-            self.query_one("#file-content", Static).update(Text(text))
+        if self._secret and self._read is not None:
+            self._start()
 
 
 class BrowseApp(App[None]):
@@ -138,6 +158,7 @@ class BrowseApp(App[None]):
                         if finding.category is Category.SECRET for ref in finding.files}
         self._trees: dict[tuple[bool, int], ImageTree | LayerTree] = {}  # the last few
         self._generation = 0  # of the tree shown: a refresh supersedes the ones before
+        self.entry_count = sum(len(layer.entries) for layer in self.image.layers)
 
     # ------------------------------------------------------------------ layout
 
@@ -352,9 +373,10 @@ class BrowseApp(App[None]):
 
     # ------------------------------------------------------------------ details
 
-    def details(self, item: Item) -> str:
-        """A name's details: kind, size, mode, owner, link target, digest, the layers that
-        wrote it."""
+    def details(self, item: Item, *, every_layer: bool = False) -> str:
+        """A name's details: kind, size, mode, owner, link target, digest, and the layers that
+        wrote it (a walk over every entry of the image: on the cursor's moves only for images
+        of up to LAYERS_LINE_ENTRIES entries; always with `every_layer`)."""
         entry = item.entry
         lines = [f"/{printable(item.path)}" + ("/" if item.is_dir else "")]
         if item.is_dir:
@@ -371,7 +393,7 @@ class BrowseApp(App[None]):
             lines.append(f"waste: {item.waste:,} bytes hidden by a later layer")
         if item.mark is not Mark.UNCHANGED:
             lines.append(f"layer {self.layer}: {item.mark.value}")
-        if not item.is_dir:
+        if not item.is_dir and (every_layer or self.entry_count <= LAYERS_LINE_ENTRIES):
             steps = [f"#{index} {'removed' if e.kind.name in ('WHITEOUT', 'OPAQUE') else 'wrote'}"
                      for index, e in written_by(self.image, item.path)]
             lines.append("layers: " + ", ".join(steps))
@@ -382,21 +404,16 @@ class BrowseApp(App[None]):
     def show_content(self, item: Item) -> None:
         entry = item.entry
         secret = item.path in self.secrets
+        details = self.details(item, every_layer=True)
         if entry is not None and entry.kind.name in ("WHITEOUT", "OPAQUE"):
-            body = "(a whiteout: no content)"
-        elif secret:
-            body = "(holds a secret: press S to show its content)"
-        else:
-            body = self._content(item)
+            self.push_screen(ContentScreen(details, None, False, "(a whiteout: no content)"))
+            return
+        note = "(holds a secret: press S to show its content)" if secret else ""
+        self.push_screen(ContentScreen(details, partial(self._content, item, self.layer),
+                                       secret, note))
 
-        def reveal() -> str:
-            return self._content(item)
-
-        self.push_screen(ContentScreen(self.details(item), body, secret, reveal))
-
-    def _content(self, item: Item) -> str:
+    def _content(self, item: Item, layer: int) -> str:
         files = self.opened.files
-        layer = self.layer
         try:
             found = files.locate(item.path, layer, follow_last=True)
             head = bytearray()
@@ -500,6 +517,7 @@ class BrowseApp(App[None]):
 
 
 _PREVIEW_BYTES = 64 << 10
+LAYERS_LINE_ENTRIES = 200_000  # images up to this size list a file's layers as the cursor moves
 KEPT_MODELS = 4  # tree models kept (each may hold a replay)
 WASTE_ROWS = 1000  # rows of the waste tab (every hidden file: `w` in the Files tab)
 _MARK_STYLES = {Mark.ADDED: "green", Mark.MODIFIED: "yellow", Mark.IDENTICAL: "magenta",
