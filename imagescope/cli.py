@@ -479,6 +479,7 @@ def inspect(reference: str, output_format: str, output: Path | None, top: int, p
                                        max_layer_size=max_layer_size))
     named = api.BaseRef.of(loader.run(api.inspect, base)) if base else None
     instructions = None
+    dockerfile = dockerfile or _configured_dockerfile()
     if dockerfile is not None:
         from imagescope.dockerfile import parse_dockerfile
 
@@ -730,6 +731,17 @@ def browse(reference: str, pull: str, platform: str | None, progress: bool | Non
         gc.freeze()
         gc.enable()
         BrowseApp(image).run()
+
+
+def _configured_dockerfile() -> str | None:
+    """The config file's `dockerfile`, relative to the file's directory; None when unset."""
+    from imagescope.config import load_settings
+
+    found = load_settings()
+    value = found.values.get("dockerfile")
+    if value is None or found.path is None:
+        return None
+    return str(found.path.parent / value)
 
 
 def _check_export_target(target: Path) -> None:

@@ -20,6 +20,7 @@ KNOWN_KEYS = {
     "fail-on-secrets": "bool", "max-growth": "growth", "max-new-waste": "size",
     "ignore": "list", "base": "str", "own-only": "bool",
     "insecure-registries": "list", "ca-cert": "str",
+    "dockerfile": "str",  # relative to the config file's directory
 }
 
 

@@ -112,3 +112,23 @@ def test_an_unreadable_dockerfile_is_one_line(tmp_path: Path) -> None:
                      str(tmp_path / "nope"), cwd=Path(__file__).resolve().parent.parent)
     assert result.exit_code == ExitCode.SOURCE_NOT_FOUND
     assert result.stderr.count("\n") == 1
+
+
+def test_the_config_file_names_the_dockerfile_relative_to_itself(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    project = tmp_path / "project"
+    (project / "docker").mkdir(parents=True)
+    shutil.copy(Path(__file__).resolve().parent.parent / "fixtures/example-image.Dockerfile",
+                project / "docker" / "Dockerfile")
+    (project / ".imagescope.toml").write_text('dockerfile = "docker/Dockerfile"\n')
+    (project / "sub").mkdir()
+    image = str(Path(__file__).resolve().parent.parent / "fixtures/example-image.tar")
+    result = run_cli("inspect", image, "--format", "json", cwd=project / "sub")
+    assert result.exit_code == ExitCode.OK, result.stderr
+    layers = json.loads(result.stdout)["layers"]
+    # FROM (3), RUN (4), RUN (5-6), RUN (7), COPY (8): the example's Dockerfile, by hand
+    assert [(layer["dockerfile"]["start_line"], layer["dockerfile"]["end_line"])
+            for layer in layers] == [(3, 3), (4, 4), (5, 6), (7, 7), (8, 8)]
+    assert layers[0]["dockerfile"]["path"] == str(project / "docker" / "Dockerfile")
