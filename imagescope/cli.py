@@ -626,7 +626,9 @@ def cat(reference: str, path: str, layer: int | None, show_secret: bool, pull: s
         found = image.files.locate(path, layer)
         if found.found.is_dir:
             raise PathNotFound(f"/{found.asked}: is a directory (export writes directories)")
-        _refuse_secrets(image.analysis, [f"/{found.found.path}"], show_secret)
+        content = found.found.content  # (a hardlink's secret is the file's)
+        _refuse_secrets(image.analysis, [f"/{found.found.path}"]
+                        + ([f"/{content.path}"] if content is not None else []), show_secret)
         out = sys.stdout.buffer
 
         def write(data: bytes) -> None:
@@ -681,8 +683,9 @@ def export(reference: str, paths: tuple[str, ...], target: str, layer: int | Non
             names.extend(image.files.walk(found.found, layer))
         names = list({name.path: name for name in names}.values())  # a PATH inside another
         names.sort(key=lambda name: name.path.split("/"))
-        _refuse_secrets(image.analysis, [f"/{name.path}" for name in names
-                                         if name.content is not None], show_secret)
+        _refuse_secrets(image.analysis, [f"/{path}" for name in names if name.content is not None
+                                         for path in (name.path, name.content.path)],
+                        show_secret)
         if target == "-":
             try:
                 done = to_tar(image.files, names, sys.stdout.buffer)

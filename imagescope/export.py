@@ -4,7 +4,8 @@ Rules for a directory (`to_directory`):
 - A name is written at its image path under DIR (`/etc/passwd` → `DIR/etc/passwd`).
 - Nothing is written outside DIR: image paths are normalised (no `..`), every directory on the
   way is opened without following a symlink (one in the way, in DIR before the export or
-  made by it, is an error), and a file is created without following one at its name.
+  made by it, is an error), and a file is created anew: whatever is at its name (a symlink, a
+  hardlink to a file outside DIR) is unlinked, never written through.
 - Symlinks are written as symlinks, their targets as the image holds them, never followed.
 - Hardlinks are written as copies of the content they reach.
 - Device nodes and FIFOs are refused (skipped, and listed in the result).
@@ -69,9 +70,7 @@ def to_directory(files: ImageFiles, names: list[Visible], target: str, *,
                 else:
                     content = name.content
                     assert content is not None
-                    fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW,
-                                 0o600, dir_fd=parent)
-                    os.close(fd)
+                    os.close(_create(parent, base))
                     contents.append((name, _appender(root, name.path)))
                     done.files += 1
                     done.bytes += content.size
@@ -81,7 +80,10 @@ def to_directory(files: ImageFiles, names: list[Visible], target: str, *,
             finally:
                 if parent != root:
                     os.close(parent)
-        files.read_all(contents)
+        try:
+            files.read_all(contents)
+        except OSError as exc:  # (writing; a read's errors are ImagescopeErrors)
+            raise OutputError(f"cannot write under {target}: {exc.strerror or exc}") from None
         for name in reversed(names):  # modes last: a read-only directory still gets its files
             if _kind(name) in ("special", "symlink"):
                 continue
@@ -113,11 +115,35 @@ def to_tar(files: ImageFiles, names: list[Visible], stream: BinaryIO) -> Exporte
             done.directories += 1
         else:
             done.symlinks += 1
-        stream.write(info.tobuf(tarfile.PAX_FORMAT))
-    files.read_all(contents)
-    stream.write(b"\0" * (2 * tarfile.BLOCKSIZE))
-    stream.flush()
+        _write(stream, info.tobuf(tarfile.PAX_FORMAT))
+    _write_all(files, contents)
+    _write(stream, b"\0" * (2 * tarfile.BLOCKSIZE))
+    try:
+        stream.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"cannot write to stdout: {exc.strerror or exc}") from None
     return done
+
+
+def _write(stream: BinaryIO, data: bytes) -> None:
+    try:
+        stream.write(data)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"cannot write to stdout: {exc.strerror or exc}") from None
+
+
+def _write_all(files: ImageFiles, contents: list[tuple[Visible, Callable[[bytes], None]]]
+               ) -> None:
+    try:
+        files.read_all(contents)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"cannot write to stdout: {exc.strerror or exc}") from None
 
 
 class _TarMember:
@@ -199,6 +225,20 @@ def _ensure_dir(parent: int, name: str, target: str, path: str) -> None:
             raise OutputError(f"cannot write {os.path.join(target, path)}: "
                               f"{name} is in the way and is not a directory (a symlink is "
                               "never followed)") from None
+
+
+def _create(parent: int, name: str) -> int:
+    """A new empty file at `name`: what is there (a file, a link, a hardlink to a file outside
+    DIR) is unlinked first, never written through; a directory there is an error."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    try:
+        return os.open(name, flags, 0o600, dir_fd=parent)
+    except FileExistsError:
+        found = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        if stat.S_ISDIR(found.st_mode):
+            raise OSError(errno.EISDIR, "a directory is in the way") from None
+        os.unlink(name, dir_fd=parent)
+        return os.open(name, flags, 0o600, dir_fd=parent)
 
 
 def _replace_with_symlink(parent: int, name: str, link_target: str) -> None:

@@ -10,6 +10,7 @@ the analysis hashed the content, its digest: anything else is CorruptArchive.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -36,10 +37,17 @@ class ImageFiles:
     image: Image
     final: Replay | None = None
     _trees: dict[int, Replay] = field(default_factory=dict)  # the last KEPT_TREES asked
+    # threads (the browser's) share one handle: one read of a source at a time, one tree cache
+    _reading: threading.Lock = field(default_factory=threading.Lock)
+    _replaying: threading.RLock = field(default_factory=threading.RLock)
 
     def tree(self, layer: int | None) -> Replay:
         """The tree as of `layer` (None: the final image), replayed once while it is among
         the last few asked (a replay of a million entries holds a few hundred MB)."""
+        with self._replaying:
+            return self._tree(layer)
+
+    def _tree(self, layer: int | None) -> Replay:
         last = len(self.image.layers) - 1
         if layer is None or layer == last:
             if self.final is None:
@@ -80,8 +88,9 @@ class ImageFiles:
             if entry is None or entry.kind is not EntryKind.FILE:
                 raise PathNotFound(f"/{found.path}: not a regular file")
             by_layer.setdefault(found.content_layer, []).append((entry, sink))
-        for index, files in sorted(by_layer.items()):
-            self._read_layer(self.image.layers[index], files)
+        with self._reading:
+            for index, files in sorted(by_layer.items()):
+                self._read_layer(self.image.layers[index], files)
 
     def _read_layer(self, layer: Layer, files: list[tuple[Entry, Sink]]) -> None:
         label = f"layer {layer.index}"

@@ -424,15 +424,24 @@ def test_a_symlink_already_in_dir_is_never_followed(tmp_path: Path) -> None:
         assert list(other.iterdir()) == []
         assert os.readlink(out / "etc") == str(other)
 
-    # a symlink at the file's own name: not followed either
+    # a symlink, or a hardlink to a file outside, at the file's own name: replaced by the
+    # file, never written through
     target = tmp_path / "victim"
     target.write_bytes(b"untouched\n")
-    out2 = tmp_path / "out2"
-    (out2 / "etc").mkdir(parents=True)
-    (out2 / "etc" / "x").symlink_to(target)
-    done = run("export", ref, "/etc/x", "-o", out2)
-    assert done.code == 13, done.stderr
-    assert target.read_bytes() == b"untouched\n"
+    target.chmod(0o600)
+    for kind in ("symlink", "hardlink"):
+        out2 = tmp_path / f"out-{kind}"
+        (out2 / "etc").mkdir(parents=True)
+        if kind == "symlink":
+            (out2 / "etc" / "x").symlink_to(target)
+        else:
+            os.link(target, out2 / "etc" / "x")
+        done = run("export", ref, "/etc/x", "-o", out2)
+        assert done.code == 0, done.stderr
+        assert target.read_bytes() == b"untouched\n" and mode_of(target) == 0o600
+        written = out2 / "etc" / "x"
+        assert not written.is_symlink() and written.stat().st_nlink == 1
+        assert written.read_bytes() == b"x bytes\n"
 
 
 # --------------------------------------------------------------------------- 7. modes
@@ -631,3 +640,70 @@ def test_a_secret_is_written_only_with_show_secret(tmp_path: Path) -> None:
     shown = run("export", ref, "/root", "--layer", "0", "--show-secret", "-o", out)
     assert shown.code == 0, shown.stderr
     assert (out / "root/.aws/credentials").read_bytes() == secret
+
+
+def test_a_hardlink_to_a_secret_is_a_secret_too(tmp_path: Path) -> None:
+    secret = b"[default]\naws_access_key_id = AKIAEXAMPLEEXAMPLE00\n"
+    layers = [g.layer_tar([g.dir("root"), g.dir("root/.aws"),
+                           g.file("root/.aws/credentials", secret), g.dir("tmp"),
+                           g.hardlink("tmp/notes", "root/.aws/credentials")])]
+    ref = build(tmp_path, layers)
+    refused = run("cat", ref, "/tmp/notes")
+    assert refused.code == 2 and refused.stdout == b"" and "--show-secret" in refused.stderr
+    out = tmp_path / "out"
+    refused = run("export", ref, "/tmp", "-o", out)
+    assert refused.code == 2 and not (out / "tmp/notes").exists()
+    assert run("cat", ref, "/tmp/notes", "--show-secret").stdout == secret
+
+
+def test_a_failed_write_is_exit_13_not_an_internal_error() -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run([sys.executable, "-m", "imagescope", "export",
+                               "fixtures/example-image.tar", "/app", "-o", "-"], cwd=root,
+                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=120,
+                              check=False)
+    assert done.returncode == 13, done.stderr
+    assert done.stderr.startswith("imagescope: error: cannot write to stdout")
+
+
+def test_reads_of_one_archive_from_two_threads_do_not_mix(tmp_path: Path) -> None:
+    """The browser reads files on worker threads, through one open archive (threads switched
+    as often as the interpreter can, for the reads to interleave)."""
+    import sys
+    import threading
+
+    layers = [g.layer_tar([g.file("a", g.content("a", 300_000))]),
+              g.layer_tar([g.file("b", g.content("b", 300_000))])]
+    target = tmp_path / "image.tar"
+    g.write_oci_archive(target, g.ImageSpec(layers=layers), compression="gzip")
+    with api.opened(str(target)) as opened:
+        files = opened.files
+        got: dict[str, bytes] = {}
+        errors: list[BaseException] = []
+
+        def read(path: str) -> None:
+            data = bytearray()
+            try:
+                for _ in range(5):
+                    data.clear()
+                    files.read(files.locate(path, None).found, data.extend)
+            except Exception as exc:  # noqa: BLE001 (reported below)
+                errors.append(exc)
+            got[path] = bytes(data)
+
+        threads = [threading.Thread(target=read, args=(p,)) for p in ("a", "b")]
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        finally:
+            sys.setswitchinterval(interval)
+    assert errors == []
+    assert got == {"a": g.content("a", 300_000), "b": g.content("b", 300_000)}

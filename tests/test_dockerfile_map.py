@@ -132,3 +132,12 @@ def test_the_config_file_names_the_dockerfile_relative_to_itself(tmp_path: Path)
     assert [(layer["dockerfile"]["start_line"], layer["dockerfile"]["end_line"])
             for layer in layers] == [(3, 3), (4, 4), (5, 6), (7, 7), (8, 8)]
     assert layers[0]["dockerfile"]["path"] == str(project / "docker" / "Dockerfile")
+
+
+def test_without_the_base_boundary_a_run_passed_over_is_a_mismatch(tmp_path: Path) -> None:
+    path = write(tmp_path, "FROM alpine\nRUN apk add foo\nRUN apk add bar\n")
+    history = ["/bin/sh -c #(nop) ADD file:0123 in / ", "/bin/sh -c pip install x",
+               "/bin/sh -c rm -rf /tmp"]
+    mapped = map_layers(path, parse_dockerfile(path), history, base_layers=None)
+    assert mapped.mismatch is not None
+    assert ":3 (RUN apk add bar) matches no layer" in mapped.mismatch

@@ -22,7 +22,7 @@ DOCKERFILE = str(ROOT / "fixtures/example-image.Dockerfile")
 
 
 def sarif(*args: str) -> dict[str, Any]:
-    result = run_cli("inspect", EXAMPLE, "--format", "sarif", *args)
+    result = run_cli("inspect", EXAMPLE, "--format", "sarif", *args, cwd=ROOT)
     assert result.exit_code == ExitCode.OK, result.stderr
     document: dict[str, Any] = json.loads(result.stdout)
     return document
@@ -53,7 +53,8 @@ def test_results_sit_at_the_dockerfile_line_of_the_step_to_change() -> None:
     # the .git directory: COPY . /app (line 8)
     context = by_rule["build-context"]["locations"][0]["physicalLocation"]  # (either one)
     assert context["region"]["startLine"] == 8
-    assert context["artifactLocation"]["uri"] == DOCKERFILE
+    # relative to the working directory (the repository's root here), as code scanning wants
+    assert context["artifactLocation"]["uri"] == "fixtures/example-image.Dockerfile"
     # no line for the image as a whole
     assert "region" not in by_rule["root-user"]["locations"][0]["physicalLocation"]
     # every rule a result names is declared, with help
@@ -86,3 +87,20 @@ def test_sarif_is_for_inspect_only() -> None:
     result = run_cli("diff", EXAMPLE, EXAMPLE, "--format", "sarif")
     assert result.exit_code == ExitCode.USAGE
     assert result.stderr.count("\n") == 1 and "inspect" in result.stderr
+
+
+def test_one_path_wasted_twice_gives_two_alerts(tmp_path: Path) -> None:
+    from fixtures import imagegen as g
+
+    big = 1 << 21  # 2 MiB: a result of its own
+    layers = [g.layer_tar([g.file("app/blob.bin", size=big, seed="one")]),
+              g.layer_tar([g.file("app/blob.bin", size=big, seed="two")]),
+              g.layer_tar([g.whiteout("app/blob.bin")])]
+    image = tmp_path / "image.tar"
+    g.write_docker_legacy(image, g.ImageSpec(layers=layers))
+    result = run_cli("inspect", str(image), "--format", "sarif", cwd=ROOT)
+    assert result.exit_code == ExitCode.OK, result.stderr
+    wasted = [r for r in json.loads(result.stdout)["runs"][0]["results"]
+              if r["ruleId"] == "wasted-file"]
+    assert [r["properties"]["bytes"] for r in wasted] == [big, big]
+    assert len({r["partialFingerprints"]["imagescope/v1"] for r in wasted}) == 2

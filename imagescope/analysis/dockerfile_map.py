@@ -6,7 +6,8 @@ Rules:
   Instructions passed over must be ones that can make no layer: configuration (ENV, CMD,
   USER, …), and RUN or WORKDIR that changed nothing (Docker records no layer then); a COPY or
   ADD always makes one. The layers left when the stage's instructions run out are the base's:
-  they map to the stage's FROM line.
+  they map to the stage's FROM line. Passing over a RUN or WORKDIR is trusted only when the
+  history's FROM boundary confirms the count of the base's layers.
 - A layer matches an instruction when its history records the same keyword and, for RUN, the
   same command (whitespace aside; the exec form by keyword only); for COPY and ADD the same
   destination (the legacy builder records `COPY file:<hash> in /dest`).
@@ -25,7 +26,8 @@ from dataclasses import dataclass
 
 from imagescope.analysis.history import instruction_of
 
-ALWAYS_A_LAYER = frozenset({"COPY", "ADD"})  # RUN and WORKDIR make none when nothing changed
+ALWAYS_A_LAYER = frozenset({"COPY", "ADD"})
+MAY_MAKE_NONE = frozenset({"RUN", "WORKDIR"})  # none when they changed nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,7 @@ def map_layers(path: str, instructions: Sequence[Instruction], layer_history: Se
     sources: list[LayerSource | None] = [None] * count
     layer = count - 1
     lowest = base_layers or 0  # (a known base's layers are not the stage's to match)
+    passed_over: list[Instruction] = []  # RUN/WORKDIR taken to have made no layer
     while layer >= lowest and pending:
         history = layer_history[layer]
         if history is None:
@@ -124,6 +127,8 @@ def map_layers(path: str, instructions: Sequence[Instruction], layer_history: Se
             problem = _differs(candidate, recorded, keyword)
             if problem is None:
                 matched = candidate
+            elif candidate.keyword in MAY_MAKE_NONE:
+                passed_over.append(candidate)
             elif candidate.keyword in ALWAYS_A_LAYER:
                 return _mismatch(path, count, f"layer {layer} ({_clip(recorded)}) does not "
                                  f"match {path}:{candidate.start_line} "
@@ -139,9 +144,14 @@ def map_layers(path: str, instructions: Sequence[Instruction], layer_history: Se
                          "was built from another Dockerfile, or an edited one")
     base = layer + 1
     if base_layers is not None and base != base_layers:
-        return _mismatch(path, count, f"{path}'s final stage accounts for {count - base} of "
-                         f"the {count} layers, but the history puts {base_layers} in the base "
-                         "image")
+        return _mismatch(path, count, f"{path}'s final stage accounts for the top "
+                         f"{count - base} of the {count} layers, leaving {base} to the base "
+                         f"image, but the history puts {base_layers} in the base image")
+    if base_layers is None and passed_over:
+        skipped = passed_over[0]
+        return _mismatch(path, count, f"{path}:{skipped.start_line} "
+                         f"({_clip(skipped.original)}) matches no layer, and without the "
+                         "history's FROM boundary it cannot be told whether it made none")
     for index in range(base):
         sources[index] = LayerSource(final.start, base=True)
     return DockerfileMap(path, tuple(sources))

@@ -11,6 +11,7 @@ what is on screen only.
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Callable
 from functools import partial
 from typing import ClassVar
@@ -156,8 +157,10 @@ class BrowseApp(App[None]):
         self.focus_path: str | None = None
         self.secrets = {ref.path.lstrip("/") for finding in self.report.findings
                         if finding.category is Category.SECRET for ref in finding.files}
+        # (a hardlink to a secret holds it too: `is_secret` looks at the file it reaches)
         self._trees: dict[tuple[bool, int], ImageTree | LayerTree] = {}  # the last few
         self._generation = 0  # of the tree shown: a refresh supersedes the ones before
+        self._models_lock = threading.RLock()
         self.entry_count = sum(len(layer.entries) for layer in self.image.layers)
 
     # ------------------------------------------------------------------ layout
@@ -238,6 +241,10 @@ class BrowseApp(App[None]):
         return self._model(self.image_view, self.layer)
 
     def _model(self, image_view: bool, layer: int) -> ImageTree | LayerTree:
+        with self._models_lock:  # (workers and the UI thread both ask)
+            return self._model_locked(image_view, layer)
+
+    def _model_locked(self, image_view: bool, layer: int) -> ImageTree | LayerTree:
         key = (image_view, layer)
         found = self._trees.pop(key, None)
         if found is None:
@@ -397,13 +404,19 @@ class BrowseApp(App[None]):
             steps = [f"#{index} {'removed' if e.kind.name in ('WHITEOUT', 'OPAQUE') else 'wrote'}"
                      for index, e in written_by(self.image, item.path)]
             lines.append("layers: " + ", ".join(steps))
-        if item.path in self.secrets:
+        if self.is_secret(item):
             lines.append("secret: a finding says this file holds one (content on request)")
         return "\n".join(lines)
 
+    def is_secret(self, item: Item) -> bool:
+        entry = item.entry
+        return item.path in self.secrets or (
+            entry is not None and entry.kind.name == "HARDLINK"
+            and (entry.link_target or "").lstrip("/") in self.secrets)
+
     def show_content(self, item: Item) -> None:
         entry = item.entry
-        secret = item.path in self.secrets
+        secret = self.is_secret(item)
         details = self.details(item, every_layer=True)
         if entry is not None and entry.kind.name in ("WHITEOUT", "OPAQUE"):
             self.push_screen(ContentScreen(details, None, False, "(a whiteout: no content)"))

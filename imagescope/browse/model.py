@@ -7,8 +7,8 @@ Views of the file tree, both as of a selected layer N:
 - the image as of N (`ImageTree`): every name the layers up to N made; the ones layer N wrote
   marked as above, the others unchanged.
 A file is *waste* when a later layer hides its content (the report's wasted files). Directory
-sizes are the bytes of the files below them, each content once: a hardlink counts
-where the file it links to is still visible, at its own name only when that name is gone. Filters: a glob on the absolute
+sizes are the bytes of the files below them, each content once: at its file's own name
+while that is visible, else at the first of its hardlinks sized. Filters: a glob on the absolute
 path, only waste, only changes (what layer N wrote). Sorting: largest first, or by name.
 """
 
@@ -123,6 +123,7 @@ class ImageTree:
         self._layer = layer
         self._waste = waste
         self._sizes: dict[str, tuple[int, int]] = {}
+        self._claims: dict[int, str] = {}  # content whose file is gone → the link counting it
 
     def children(self, path: str, view: Filter) -> list[Item]:
         items = [self._item(name) for name in self._tree.listdir(path)]
@@ -141,8 +142,8 @@ class ImageTree:
     def _totals(self, name: Visible) -> tuple[int, int]:
         if not name.is_dir:
             content = name.content
-            if content is None or (name.entry is not content and self._counted_at(content)):
-                return 0, 0  # (a hardlink: its content counts at the file's own name)
+            if content is None or not self._counts_at(content, name.path):
+                return 0, 0  # (a hardlink: its content counts at one name only)
             return content.size, self._waste.of(name.content_layer, content.path)
         found = self._sizes.get(name.path)
         if found is None:
@@ -154,10 +155,15 @@ class ImageTree:
             found = self._sizes[name.path] = (size, waste)
         return found
 
-    def _counted_at(self, content: Entry) -> bool:
-        """Whether the FILE entry `content` is still visible at its own path."""
+    def _counts_at(self, content: Entry, path: str) -> bool:
+        """Whether `path` is the one name that counts `content`: its file's own path while
+        that is visible, else the first of its hardlinks sized."""
+        if path == content.path:
+            return True
         found = self._tree.lookup(content.path)
-        return found is not None and found.content is content
+        if found is not None and found.content is content:
+            return False
+        return self._claims.setdefault(id(content), path) == path
 
     def matches(self, view: Filter) -> tuple[list[Item], int]:
         """The names `view` keeps (files and links, at most MAX_MATCHES), and how many."""

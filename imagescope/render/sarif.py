@@ -10,18 +10,22 @@ Rules:
   Dockerfile (`Dockerfile` when none was named) without a line.
 - `ruleId`s are the findings' rule ids and `wasted-file`: stable, each with help text.
 - `partialFingerprints` hash what identifies the issue, not where it is or how big: the rule,
-  the subject and the files (a wasted file: its path), so an alert stays put across pushes.
+  the subject, the steps by their text (not their numbers) and the files (a wasted file: its
+  path and the step that wrote it), so an alert stays put across pushes.
+- The Dockerfile's URI is relative to the working directory when it is below it (code
+  scanning wants the repository's paths).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from typing import Any
 
 from imagescope import __version__
 from imagescope.analysis.dockerfile_map import LayerSource
-from imagescope.analysis.findings.model import Finding, Severity
+from imagescope.analysis.findings.model import Category, Finding, Severity
 from imagescope.analysis.report import Report, WastedFile
 from imagescope.render import jsontext
 from imagescope.render.text import size
@@ -82,6 +86,7 @@ RULES: dict[str, tuple[str, str, str]] = {
         ("The file's bytes stay in the layer that wrote it. Do not write it, delete it in the "
         "same step, or produce it in a build stage.")),
 }
+_SUBJECT_IS_STEPS = frozenset({Category.HIDDEN_WASTE, Category.IDENTICAL_REWRITE})
 _LEVELS = {Severity.HIGH: "error", Severity.MEDIUM: "warning", Severity.LOW: "note",
            Severity.INFO: "note"}
 
@@ -128,11 +133,15 @@ def _finding_result(report: Report, finding: Finding, index: dict[str, int]) -> 
     message = finding.title + (f" ({finding.bytes:,} bytes, {size(finding.bytes)})"
                                if finding.bytes else "")
     paths = sorted({ref.path for ref in finding.files})
+    # steps by their text, not their numbers (a step inserted renumbers those below it)
+    steps = [report.layers[n].instruction or "" for n in finding.layers
+             if 0 <= n < len(report.layers)]
+    subject = "" if finding.category in _SUBJECT_IS_STEPS else finding.subject
     return {
         "ruleId": rule, "ruleIndex": index[rule], "level": _LEVELS[finding.severity],
         "message": {"text": message},
         "locations": [_location(report, finding.layers)],
-        "partialFingerprints": {FINGERPRINT: _fingerprint(rule, finding.subject, *paths)},
+        "partialFingerprints": {FINGERPRINT: _fingerprint(rule, subject, *steps, *paths)},
         "properties": {"bytes": finding.bytes, "layers": list(finding.layers),
                        "files": len(finding.files), "subject": finding.subject},
     }
@@ -145,7 +154,8 @@ def _waste_result(report: Report, wasted: WastedFile, index: dict[str, int]) -> 
                             f"written by step {wasted.layer_index}, {wasted.how.value} by step "
                             f"{wasted.hidden_by_layer}, still shipped"},
         "locations": [_location(report, (wasted.layer_index,))],
-        "partialFingerprints": {FINGERPRINT: _fingerprint(WASTE_RULE, wasted.path)},
+        "partialFingerprints": {FINGERPRINT: _fingerprint(
+            WASTE_RULE, wasted.path, report.layers[wasted.layer_index].instruction or "")},
         "properties": {"bytes": wasted.bytes, "layers": [wasted.layer_index,
                                                          wasted.hidden_by_layer],
                        "how": wasted.how.value},
@@ -154,7 +164,7 @@ def _waste_result(report: Report, wasted: WastedFile, index: dict[str, int]) -> 
 
 def _location(report: Report, layers: Sequence[int]) -> dict[str, Any]:
     mapped = report.dockerfile
-    uri = mapped.path if mapped is not None else "Dockerfile"
+    uri = _relative(mapped.path) if mapped is not None else "Dockerfile"
     physical: dict[str, Any] = {"artifactLocation": {"uri": uri}}
     source = _own_source(report, layers)
     if source is not None:
@@ -172,6 +182,13 @@ def _own_source(report: Report, layers: Sequence[int]) -> LayerSource | None:
         if source is not None and not source.base:
             return source
     return None
+
+
+def _relative(path: str) -> str:
+    """`path` relative to the working directory (code scanning wants the repository's
+    relative paths) when it is below it; else as given."""
+    relative = os.path.relpath(os.path.abspath(path))
+    return path if relative.startswith("..") else relative.replace(os.sep, "/")
 
 
 def _fingerprint(*parts: str) -> str:

@@ -64,3 +64,11 @@ def test_filters_glob_only_waste_only_changes() -> None:
     as_of_0 = image_tree(image, 0)
     items, _ = as_of_0.matches(Filter(only_waste=True))
     assert [(i.path, i.waste) for i in items] == [("app/b.txt", 6)]  # overwritten by layer 1
+
+
+def test_two_hardlinks_left_when_the_file_is_gone_count_its_content_once() -> None:
+    # layer 0: d/a (100 B), d/b and d/c → d/a; layer 1 deletes d/a
+    image = image_of([file("d/a", 100), hardlink("d/b", "d/a"), hardlink("d/c", "d/a")],
+                     [Entry("d/a", EntryKind.WHITEOUT)])
+    tree = image_tree(image, 1)
+    assert [(item.path, item.size) for item in tree.children("", Filter())] == [("d", 100)]
