@@ -707,3 +707,17 @@ def test_reads_of_one_archive_from_two_threads_do_not_mix(tmp_path: Path) -> Non
             sys.setswitchinterval(interval)
     assert errors == []
     assert got == {"a": g.content("a", 300_000), "b": g.content("b", 300_000)}
+
+
+def test_dotdot_in_a_link_target_climbs_from_where_the_links_lead(tmp_path: Path) -> None:
+    """link → sub/../target.txt with sub → real/deep/dir: the kernel resolves sub first, so
+    `..` leads to real/deep, not back to the root."""
+    layers = [g.layer_tar([g.dir("real"), g.dir("real/deep"), g.dir("real/deep/dir"),
+                           g.file("real/deep/target.txt", b"DEEP"),
+                           g.file("target.txt", b"TOP"),
+                           g.symlink("sub", "real/deep/dir"),
+                           g.symlink("link", "sub/../target.txt"),
+                           g.symlink("up", "../../../../target.txt")])]
+    ref = build(tmp_path, layers)
+    assert run("cat", ref, "/link").stdout == b"DEEP"
+    assert run("cat", ref, "/up").stdout == b"TOP"  # never above the root

@@ -6,8 +6,10 @@ Rules:
 - Paths are normalised as layer tars' names are (`model.normalize_path`): `..` cannot climb above
   the root.
 - Symlinks are followed inside the image only, as the kernel follows them in a container whose
-  root is the image: an absolute target starts at the image's root; at most 40 of them
-  (ELOOP), and the last component only when asked (`cat` does, `export` does not).
+  root is the image: an absolute target starts at the image's root, a `..` in a target climbs
+  from where the links before it lead (not from their names), and never above the root; at
+  most 40 of them (ELOOP), and the last component only when asked (`cat` does, `export` does
+  not).
 - A hardlink's bytes are those of the FILE it links to, in whichever layer wrote them.
 """
 
@@ -53,6 +55,12 @@ def _resolve(tree: Replay, path: str, follow_last: bool, where: str) -> Visible:
     hops = 0
     while pending:
         part = pending.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":  # from where the links so far really lead, as the kernel climbs
+            if done:
+                done.pop()
+            continue
         candidate = "/".join([*done, part])
         found = tree.lookup(candidate)
         if found is None:
@@ -65,10 +73,9 @@ def _resolve(tree: Replay, path: str, follow_last: bool, where: str) -> Visible:
             if hops > MAX_SYMLINKS:
                 raise PathNotFound(f"/{path}: too many levels of symbolic links {where}")
             target = entry.link_target or ""
-            base = "" if target.startswith("/") else "/".join(done)
-            pending = [p for p in normalize_path(f"{base}/{target}" if base else target)
-                       .split("/") if p] + pending
-            done = []
+            if target.startswith("/"):
+                done = []  # the image's root
+            pending = target.split("/") + pending  # (relative: from the link's directory)
             continue
         if not last and not found.is_dir:
             raise PathNotFound(f"/{path}: not a directory {where}")
