@@ -470,7 +470,7 @@ class BrowseApp(App[None]):
         """Show `path` as the layer that wrote it has it, selected in the file tree."""
         self.layer = layer
         self.image_view = False
-        self.view = Filter(glob="/" + path.replace("[", "[[]"), by_name=self.view.by_name)
+        self.view = Filter(glob="/" + _literal(path), by_name=self.view.by_name)
         self.query_one("#filter", Input).value = self.view.glob
         self.focus_path = path
         self.query_one("#layers-table", DataTable).move_cursor(row=layer)
@@ -527,6 +527,11 @@ class BrowseApp(App[None]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+
+def _literal(path: str) -> str:
+    """`path` as a glob that matches it alone."""
+    return "".join(f"[{c}]" if c in "[*?" else c for c in path)
 
 
 _PREVIEW_BYTES = 64 << 10

@@ -72,3 +72,13 @@ def test_two_hardlinks_left_when_the_file_is_gone_count_its_content_once() -> No
                      [Entry("d/a", EntryKind.WHITEOUT)])
     tree = image_tree(image, 1)
     assert [(item.path, item.size) for item in tree.children("", Filter())] == [("d", 100)]
+
+
+def test_a_jump_filters_on_the_path_alone_whatever_its_characters() -> None:
+    from imagescope.browse.app import _literal
+    from imagescope.browse.model import _glob_matches
+
+    path = "/srv/a*b?[c].txt"
+    assert _glob_matches(_literal(path), path)
+    assert not _glob_matches(_literal(path), "/srv/aXXbY[c].txt")
+    assert not _glob_matches(_literal(path), "/srv/axbyc.txt")
