@@ -381,6 +381,18 @@ class _Loader:
             click.echo(f"imagescope: {self.stats.summary()}", err=True)
 
 
+def _loader(pull: str, platform: str | None, progress: bool | None, no_cache: bool,
+            verbose: bool, creds: str | None, ca_cert: str | None,
+            insecure_registries: tuple[str, ...], no_verify: bool, max_layer_ratio: int,
+            max_layer_size: int | None, *, show_stats: bool = False) -> _Loader:
+    """The `_Loader` of `_source_options` and `_guard_options` as a command received them."""
+    return _Loader(pull=pull, platform=platform, progress=progress, no_cache=no_cache,
+                   show_stats=show_stats, verbose=verbose, creds=creds, ca_cert=ca_cert,
+                   insecure_registries=insecure_registries,
+                   limits=ReadLimits(verify=not no_verify, max_layer_ratio=max_layer_ratio,
+                                     max_layer_size=max_layer_size))
+
+
 def _gate_settings(cli_values: dict[str, Any]) -> tuple[GateSettings, str | None]:
     """Gate settings and base reference: the config file's values, overridden by flags."""
     from imagescope.analysis.gates import GateSettings
@@ -472,11 +484,9 @@ def inspect(reference: str, output_format: str, output: Path | None, top: int, p
                                                  fail_on_secrets, ignore_globs, base_reference,
                                                  own_only))
     _check_output_path(output)
-    loader = _Loader(pull=pull, platform=platform, progress=progress, no_cache=no_cache,
-                     show_stats=show_stats, verbose=verbose, creds=creds, ca_cert=ca_cert,
-                     insecure_registries=insecure_registries,
-                     limits=ReadLimits(verify=not no_verify, max_layer_ratio=max_layer_ratio,
-                                       max_layer_size=max_layer_size))
+    loader = _loader(pull, platform, progress, no_cache, verbose, creds, ca_cert,
+                     insecure_registries, no_verify, max_layer_ratio, max_layer_size,
+                     show_stats=show_stats)
     named = api.BaseRef.of(loader.run(api.inspect, base)) if base else None
     instructions = None
     dockerfile = dockerfile or _configured_dockerfile()
@@ -534,11 +544,9 @@ def diff(old_reference: str, new_reference: str, output_format: str, output: Pat
     values.update({"max-growth": max_growth, "max-new-waste": max_new_waste})
     settings, base = _gate_settings(values)
     _check_output_path(output)
-    loader = _Loader(pull=pull, platform=platform, progress=progress, no_cache=no_cache,
-                     show_stats=show_stats, verbose=verbose, creds=creds, ca_cert=ca_cert,
-                     insecure_registries=insecure_registries,
-                     limits=ReadLimits(verify=not no_verify, max_layer_ratio=max_layer_ratio,
-                                       max_layer_size=max_layer_size))
+    loader = _loader(pull, platform, progress, no_cache, verbose, creds, ca_cert,
+                     insecure_registries, no_verify, max_layer_ratio, max_layer_size,
+                     show_stats=show_stats)
     named = api.BaseRef.of(loader.run(api.inspect, base)) if base else None
     changes, old, new = loader.run(api.compare, old_reference, new_reference, base=named)
     loader.report_stats()
@@ -567,16 +575,6 @@ _SHOW_SECRET_OPTION = click.option(
     "--show-secret", is_flag=True,
     help="Write the content of a file a finding says holds a secret (refused otherwise).")
 
-
-def _files_loader(pull: str, platform: str | None, progress: bool | None, no_cache: bool,
-                  verbose: bool, creds: str | None, ca_cert: str | None,
-                  insecure_registries: tuple[str, ...], no_verify: bool, max_layer_ratio: int,
-                  max_layer_size: int | None) -> _Loader:
-    return _Loader(pull=pull, platform=platform, progress=progress, no_cache=no_cache,
-                   show_stats=False, verbose=verbose, creds=creds, ca_cert=ca_cert,
-                   insecure_registries=insecure_registries,
-                   limits=ReadLimits(verify=not no_verify, max_layer_ratio=max_layer_ratio,
-                                     max_layer_size=max_layer_size))
 
 
 def _refuse_secrets(analysis: Any, paths: list[str], show_secret: bool) -> None:
@@ -620,7 +618,7 @@ def cat(reference: str, path: str, layer: int | None, show_secret: bool, pull: s
 
     if sys.stdout is None:
         raise OutputError("cannot write to stdout: it is closed")
-    loader = _files_loader(pull, platform, progress, no_cache, verbose, creds, ca_cert,
+    loader = _loader(pull, platform, progress, no_cache, verbose, creds, ca_cert,
                            insecure_registries, no_verify, max_layer_ratio, max_layer_size)
     with loader.run(api.opened, reference) as image:
         found = image.files.locate(path, layer)
@@ -674,7 +672,7 @@ def export(reference: str, paths: tuple[str, ...], target: str, layer: int | Non
 
     if target != "-":
         _check_export_target(Path(target))
-    loader = _files_loader(pull, platform, progress, no_cache, verbose, creds, ca_cert,
+    loader = _loader(pull, platform, progress, no_cache, verbose, creds, ca_cert,
                            insecure_registries, no_verify, max_layer_ratio, max_layer_size)
     with loader.run(api.opened, reference) as image:
         names = []
@@ -726,7 +724,7 @@ def browse(reference: str, pull: str, platform: str | None, progress: bool | Non
     if not sys.stdin.isatty() or not sys.stdout.isatty():
         raise UsageError("imagescope browse needs a terminal (stdin and stdout); "
                          "use inspect, cat or export in scripts")
-    loader = _files_loader(pull, platform, progress, no_cache, verbose, creds, ca_cert,
+    loader = _loader(pull, platform, progress, no_cache, verbose, creds, ca_cert,
                            insecure_registries, no_verify, max_layer_ratio, max_layer_size)
     with loader.run(api.opened, reference) as image:
         # the run disabled the collector for the load (`main`); an interactive app makes

@@ -41,6 +41,21 @@ class Exported:
     bytes: int = 0
     refused: list[str] = field(default_factory=list)
 
+    def count(self, name: Visible) -> str:
+        """Count `name` as what it will be written as (`_kind`), or as refused."""
+        kind = _kind(name)
+        if kind == "special":
+            self.refused.append(f"/{name.path}")
+        elif kind == "dir":
+            self.directories += 1
+        elif kind == "symlink":
+            self.symlinks += 1
+        else:
+            assert name.content is not None
+            self.files += 1
+            self.bytes += name.content.size
+        return kind
+
 
 def to_directory(files: ImageFiles, names: list[Visible], target: str, *,
                  same_owner: bool = False) -> Exported:
@@ -53,27 +68,20 @@ def to_directory(files: ImageFiles, names: list[Visible], target: str, *,
     try:
         contents: list[tuple[Visible, Callable[[bytes], None]]] = []
         for name in names:
-            kind = _kind(name)
+            kind = done.count(name)
             if kind == "special":
-                done.refused.append(f"/{name.path}")
                 continue
             parent, base = _parent(root, name.path, target)
             try:
                 if kind == "dir":
                     if base:
                         _ensure_dir(parent, base, target, name.path)
-                    done.directories += 1
                 elif kind == "symlink":
                     assert name.entry is not None
                     _replace_with_symlink(parent, base, name.entry.link_target or "")
-                    done.symlinks += 1
                 else:
-                    content = name.content
-                    assert content is not None
                     os.close(_create(parent, base))
                     contents.append((name, _appender(root, name.path)))
-                    done.files += 1
-                    done.bytes += content.size
             except OSError as exc:
                 raise OutputError(f"cannot write {os.path.join(target, name.path)}: "
                                   f"{exc.strerror or exc}") from None
@@ -99,22 +107,13 @@ def to_tar(files: ImageFiles, names: list[Visible], stream: BinaryIO) -> Exporte
     done = Exported()
     contents: list[tuple[Visible, Callable[[bytes], None]]] = []
     for name in names:
-        kind = _kind(name)
+        kind = done.count(name)
         if kind == "special":
-            done.refused.append(f"/{name.path}")
             continue
         info = _tar_info(name, kind)
-        if kind == "file":
-            assert name.content is not None
-            done.files += 1
-            done.bytes += name.content.size
-            if name.content.size:
-                contents.append((name, _TarMember(stream, info).feed))
-                continue
-        elif kind == "dir":
-            done.directories += 1
-        else:
-            done.symlinks += 1
+        if kind == "file" and info.size:
+            contents.append((name, _TarMember(stream, info).feed))
+            continue
         _write(stream, info.tobuf(tarfile.PAX_FORMAT))
     _write_all(files, contents)
     _write(stream, b"\0" * (2 * tarfile.BLOCKSIZE))

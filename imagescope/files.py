@@ -105,9 +105,10 @@ class ImageFiles:
                     assert entry.offset is not None
                     _copy(file.fileno(), entry.offset, entry.size, check)
         if streamed:
+            keys = wanted(layer, (entry for entry, _ in streamed))
             fed: dict[Wanted, list[Sink]] = {}
             for entry, check in streamed:  # (two names of one file: both fed)
-                fed.setdefault(wanted(layer, entry), []).append(check.feed)
+                fed.setdefault(keys[id(entry)], []).append(check.feed)
             sinks = {key: _fan_out(feeds) for key, feeds in fed.items()}
             with self.handle.open_layer(layer.index) as tar:
                 found = read_members(tar, sinks, label=label)

@@ -28,6 +28,7 @@ class CliResult:
     returncode: int
     stdout: str
     stderr: str
+    stdout_bytes: bytes = b""  # (binary output: cat, export -o -)
 
     @property
     def exit_code(self) -> int:
@@ -51,7 +52,8 @@ def run_cli(*args: str | os.PathLike[str], cwd: Path | None = None,
             if collecting:
                 gc.enable()
         stdout, stderr = out.getvalue(), err.getvalue() if err is not None else b""
-    return CliResult(code, stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"))
+    return CliResult(code, stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"),
+                     stdout)
 
 
 @contextlib.contextmanager

@@ -9,7 +9,6 @@ code under test.
 
 from __future__ import annotations
 
-import gc
 import io
 import os
 import stat
@@ -18,11 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from fixtures import imagegen as g
 from imagescope import api
-from imagescope.cli import main
+from tests.cli import run_cli
 
 FORMATS = ["docker-save", "oci-gzip", "oci-zstd"]
 
@@ -39,20 +37,8 @@ class Run:
 
 def run(*args: str | os.PathLike[str]) -> Run:
     """`imagescope ARGS` in this process; stdout kept as bytes (cat and `-o -` write binary)."""
-    runner = CliRunner()
-    collecting = gc.isenabled()
-    with runner.isolation(env={"COLUMNS": "120"}) as (out, err, _):
-        try:
-            main([os.fspath(a) for a in args])
-            code = -1  # main() always exits
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else -2
-        finally:
-            if collecting:
-                gc.enable()
-        stdout = out.getvalue()
-        stderr = err.getvalue() if err is not None else b""
-    return Run(code, stdout, stderr.decode("utf-8", "replace"))
+    done = run_cli(*args)
+    return Run(done.exit_code, done.stdout_bytes, done.stderr)
 
 
 def build(tmp_path: Path, layers: list[bytes], fmt: str = "docker-save") -> str:

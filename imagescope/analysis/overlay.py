@@ -115,27 +115,13 @@ class Replay:
 
     def lookup(self, path: str) -> Visible | None:
         """The name at normalised `path` (`""`: the root), not following symlinks."""
-        node = self._root
-        if path:
-            for part in path.split("/"):
-                children = node.children
-                child = children.get(part) if children is not None else None
-                if child is None:
-                    return None
-                node = child
-        return _visible(path, node)
+        node = _node_at(self._root, path)
+        return _visible(path, node) if node is not None else None
 
     def listdir(self, path: str) -> list[Visible]:
         """The names in directory `path`, by name (empty when it is none)."""
-        node = self._root
-        if path:
-            for part in path.split("/"):
-                children = node.children
-                child = children.get(part) if children is not None else None
-                if child is None:
-                    return []
-                node = child
-        children = node.children or {}
+        node = _node_at(self._root, path)
+        children = (node.children if node is not None else None) or {}
         return [_visible(f"{path}/{name}" if path else name, children[name])
                 for name in sorted(children)]
 
@@ -174,6 +160,19 @@ class Replay:
         return total
 
 
+def _node_at(root: _Node, path: str) -> _Node | None:
+    """The node at normalised `path` under `root` (`""`: the root), not following symlinks."""
+    node = root
+    if path:
+        for part in path.split("/"):
+            children = node.children
+            child = children.get(part) if children is not None else None
+            if child is None:
+                return None
+            node = child
+    return node
+
+
 def _visible(path: str, node: _Node) -> Visible:
     inode = node.inode
     return Visible(path, node.entry, node.layer_index, node.children is not None,
@@ -194,17 +193,7 @@ class _Replayer:
 
     def lookup(self, path: str) -> _Node | None:
         """The visible node at path, not following symlinks."""
-        node = self.root
-        if not path:
-            return node
-        for part in path.split("/"):
-            if node.children is None:
-                return None
-            child = node.children.get(part)
-            if child is None:
-                return None
-            node = child
-        return node
+        return _node_at(self.root, path)
 
     def hide(self, top: _Node, hidden_by: int, replacement: Entry | None,
              overwritten: bool) -> None:

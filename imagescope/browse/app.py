@@ -10,6 +10,7 @@ what is on screen only.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import threading
 from collections.abc import Callable
@@ -479,8 +480,7 @@ class BrowseApp(App[None]):
         self.query_one("#tree", Tree).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.view = Filter(event.value.strip(), self.view.only_waste, self.view.only_changes,
-                           self.view.by_name)
+        self.view = dataclasses.replace(self.view, glob=event.value.strip())
         event.input.remove_class("shown")
         self.refresh_tree()
         self.query_one("#tree", Tree).focus()
@@ -495,8 +495,7 @@ class BrowseApp(App[None]):
         box.remove_class("shown")
         box.value = ""
         if self.view.glob:
-            self.view = Filter("", self.view.only_waste, self.view.only_changes,
-                               self.view.by_name)
+            self.view = dataclasses.replace(self.view, glob="")
             self.refresh_tree()
 
     def action_toggle_view(self) -> None:
@@ -504,18 +503,15 @@ class BrowseApp(App[None]):
         self.refresh_tree()
 
     def action_only_waste(self) -> None:
-        self.view = Filter(self.view.glob, not self.view.only_waste, self.view.only_changes,
-                           self.view.by_name)
+        self.view = dataclasses.replace(self.view, only_waste=not self.view.only_waste)
         self.refresh_tree()
 
     def action_only_changes(self) -> None:
-        self.view = Filter(self.view.glob, self.view.only_waste, not self.view.only_changes,
-                           self.view.by_name)
+        self.view = dataclasses.replace(self.view, only_changes=not self.view.only_changes)
         self.refresh_tree()
 
     def action_sort(self) -> None:
-        self.view = Filter(self.view.glob, self.view.only_waste, self.view.only_changes,
-                           not self.view.by_name)
+        self.view = dataclasses.replace(self.view, by_name=not self.view.by_name)
         self.refresh_tree()
 
     def action_tab(self, tab: str) -> None:

@@ -11,7 +11,7 @@ from typing import IO, cast
 import zstandard
 
 from imagescope.errors import CorruptArchive, UnsupportedMediaType
-from imagescope.layer.fileio import ChunkReader, Joined, Readable
+from imagescope.layer.fileio import ChunkReader, Joined, Readable, uncounted
 from imagescope.limits import ReadLimits
 
 _inflate: ModuleType = zlib
@@ -275,11 +275,7 @@ def decoded(raw: Readable, media_type: str | None, label: str,
     joined = Joined(head, raw)
     if compression == "plain":
         return joined
-    return ChunkReader(decompressed_chunks(joined, compression, label, _ignore, limits), _ignore)
-
-
-def _ignore(nbytes: int) -> None:
-    """Progress not told."""
+    return ChunkReader(decompressed_chunks(joined, compression, label, uncounted, limits), uncounted)
 
 
 __all__ = ["GZIP_MAGIC", "ZSTD_MAGIC", "blob_compression", "compression_of", "decoded",

@@ -13,6 +13,10 @@ from typing import Any, BinaryIO, Protocol
 _STREAM_CHUNK = 1 << 20
 
 
+def uncounted(nbytes: int) -> None:
+    """A progress callback for bytes no one is shown (content reads, counted streams)."""
+
+
 class Readable(Protocol):
     """What a blob is read through: `read` returns b"" at the end."""
 

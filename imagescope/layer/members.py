@@ -8,7 +8,7 @@ both. Bytes are handed to the member's sink in chunks as they pass; no member is
 from __future__ import annotations
 
 import tarfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import IO, NamedTuple, cast
 
 from imagescope.errors import CorruptArchive
@@ -27,15 +27,23 @@ class Wanted(NamedTuple):
     occurrence: int
 
 
-def wanted(layer: Layer, entry: Entry) -> Wanted:
-    """How `entry` (a FILE of `layer`, by identity) is found again in the layer's tar."""
-    occurrence = 0
-    for other in layer.entries:
-        if other is entry:
-            return Wanted(entry.path, occurrence)
-        if other.path == entry.path and other.kind not in _NOT_MEMBERS:
-            occurrence += 1
-    raise ValueError(f"{entry.path} is not an entry of layer {layer.index}")
+def wanted(layer: Layer, entries: Iterable[Entry]) -> dict[int, Wanted]:
+    """How each of `entries` (FILEs of `layer`, by identity) is found again in the layer's tar,
+    by `id(entry)`: one pass over the layer, however many are asked."""
+    asked = {id(entry) for entry in entries}
+    paths = {entry.path for entry in layer.entries if id(entry) in asked}
+    found: dict[int, Wanted] = {}
+    seen: dict[str, int] = {}
+    for entry in layer.entries:
+        if entry.path not in paths or entry.kind in _NOT_MEMBERS:
+            continue
+        occurrence = seen.get(entry.path, 0)
+        seen[entry.path] = occurrence + 1
+        if id(entry) in asked:
+            found[id(entry)] = Wanted(entry.path, occurrence)
+    if len(found) != len(asked):
+        raise ValueError(f"not every entry asked for is an entry of layer {layer.index}")
+    return found
 
 
 def read_members(tar: Readable, sinks: Mapping[Wanted, Sink], *, label: str) -> set[Wanted]:

@@ -19,7 +19,7 @@ except ImportError:  # installed without a C compiler
 from imagescope.errors import CorruptArchive
 from imagescope.layer.capture import should_capture
 from imagescope.layer.compression import blob_compression, decompressed_chunks
-from imagescope.layer.fileio import BlobReader, Hasher, Joined, Readable
+from imagescope.layer.fileio import BlobReader, Hasher, Joined, Readable, uncounted
 from imagescope.limits import ReadLimits
 from imagescope.model import Entry, EntryKind, normalize_path
 from imagescope.progress import Progress
@@ -314,7 +314,7 @@ def read_layer(raw: BlobReader, *, index: int, label: str, media_type: str | Non
     limits = limits or ReadLimits()
     head = raw.read(4)
     actual = blob_compression(head, media_type, label)
-    on_raw: Callable[[int], None] = progress.read_advanced if progress is not None else _ignore
+    on_raw: Callable[[int], None] = progress.read_advanced if progress is not None else uncounted
     if actual == "plain" and limits.max_layer_size is not None:
         on_raw = _size_checked(on_raw, label, limits)
     seekable = base_offset is not None and actual == "plain" and raw.seekable()
@@ -354,10 +354,6 @@ def _hashed(chunks: Iterator[bytes], hashers: Sequence[Hasher]) -> Iterator[byte
         for hasher in hashers:
             hasher.update(chunk)
         yield chunk
-
-
-def _ignore(nbytes: int) -> None:
-    """Progress sink for callers that pass none."""
 
 
 def _size_checked(on_raw: Callable[[int], None], label: str,

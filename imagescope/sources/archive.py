@@ -9,7 +9,7 @@ from typing import BinaryIO
 
 from imagescope.errors import CorruptArchive, NotAnImage, SourceNotFound
 from imagescope.layer.compression import decompressed_chunks, sniff_compression
-from imagescope.layer.fileio import Readable
+from imagescope.layer.fileio import Readable, uncounted
 from imagescope.model import Image
 from imagescope.sources.blobs import (
     BlobSpan,
@@ -136,7 +136,7 @@ class CompressedArchive(ImageHandle):
 
         def stream() -> Iterator[bytes]:
             self._file.seek(0)
-            return decompressed_chunks(self._file, self._compression, path, _uncounted,
+            return decompressed_chunks(self._file, self._compression, path, uncounted,
                                        self.request.limits)
 
         if self._layers is None:
@@ -148,10 +148,6 @@ class CompressedArchive(ImageHandle):
     def close(self) -> None:
         self._file.close()
         super().close()
-
-
-def _uncounted(nbytes: int) -> None:
-    """Progress of a content read: not shown."""
 
 
 def _open(path: str) -> BinaryIO:
@@ -218,8 +214,6 @@ def _plan(kind: str, file: BinaryIO, members: dict[str, Member], path: str,
 
 
 SOURCE = ArchiveSource()
-
-
 
 
 __all__ = ["SOURCE", "ArchiveSource", "CompressedArchive", "PlainArchive"]

@@ -22,7 +22,7 @@ from imagescope.errors import CorruptArchive, DigestMismatch, UnsupportedMediaTy
 from imagescope.layer.codec import digests_incomplete
 from imagescope.layer.compression import blob_compression, decoded
 from imagescope.layer.digests import Digest, blob_path
-from imagescope.layer.fileio import HashingReader, Readable
+from imagescope.layer.fileio import HashingReader, Readable, uncounted
 from imagescope.model import Entry, Image, Layer
 from imagescope.progress import Progress
 from imagescope.sources.blobs import SharedProgress, cache_lookup
@@ -127,7 +127,7 @@ class RegistryImage(ImageHandle):
     def open_layer(self, index: int) -> Iterator[Readable]:
         ref = self.plan.layers[index]
         assert ref.digest is not None
-        with self.client.open_blob(ref.digest, ref.size, "layer", _uncounted) as stream:
+        with self.client.open_blob(ref.digest, ref.size, "layer", uncounted) as stream:
             yield decoded(io.BufferedReader(stream, _BUFFER), ref.media_type,
                           f"{self.name}: layer {index}", self.request.limits)
 
@@ -308,7 +308,3 @@ def _listed_manifests(document: bytes) -> set[str]:
 SOURCE = RegistrySource()
 
 __all__ = ["SOURCE", "RegistryImage", "RegistrySource"]
-
-
-def _uncounted(nbytes: int) -> None:
-    """Progress of a content read: not shown."""

@@ -16,7 +16,7 @@ from typing import IO, Any, cast
 from imagescope.errors import NotAnImage
 from imagescope.layer.codec import digests_incomplete
 from imagescope.layer.compression import sniff_compression
-from imagescope.layer.fileio import ChunkReader, HashingReader, Readable
+from imagescope.layer.fileio import ChunkReader, HashingReader, Readable, uncounted
 from imagescope.layer.tar import read_layer
 from imagescope.limits import ReadLimits
 from imagescope.model import Entry, Image, Layer
@@ -118,7 +118,7 @@ def streamed_member(chunks: Iterator[bytes], key: str, links: Mapping[str, str],
         if name not in links:
             break
         name = links[name]
-    reader = ChunkReader(chunks, _ignore)
+    reader = ChunkReader(chunks, uncounted)
     try:
         with tar_errors(where):
             for member in walk_stream(cast(IO[bytes], reader)):
@@ -152,7 +152,7 @@ def read_stream(chunks: Iterator[bytes], *, name: str, size: Any,
     skip = skip or {}
     limits = limits or ReadLimits()
     progress.read_started(name, size if isinstance(size, int) and size > 0 else None)
-    reader = ChunkReader(chunks, _ignore if counted else progress.read_advanced)
+    reader = ChunkReader(chunks, uncounted if counted else progress.read_advanced)
     layer_limits = dataclasses.replace(limits, verify=False) if vouched else limits
     try:
         with tar_errors(where or name):
@@ -285,10 +285,6 @@ def _parse_kept(ref: LayerRef, saved: Saved, where: str, limits: ReadLimits, *,
                                          limits=limits, tar_too=tar_too,
                                          media_type=ref.media_type)
     return key
-
-
-def _ignore(nbytes: int) -> None:
-    """For chunks counted elsewhere."""
 
 
 __all__ = ["Saved", "StreamedLayer", "UnservedLayer", "assemble", "read_member", "read_stream"]
