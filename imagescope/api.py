@@ -11,11 +11,14 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from imagescope.analysis import findings
+from imagescope.analysis.build_results import result_roots
 from imagescope.analysis.findings.view import ImageView
 from imagescope.analysis.history import base_layer_count
 from imagescope.analysis.overlay import replay, rewrite_candidates
+from imagescope.analysis.provenance import provenance_map
 from imagescope.analysis.recommend import optimized_bytes, recommend
-from imagescope.analysis.report import Report, base_image, build_report
+from imagescope.analysis.report import Report, base_image, build_report, with_provenance
+from imagescope.dockerfile import parse_dockerfile_text
 from imagescope.files import ImageFiles
 from imagescope.layer.digests import fill_digests
 from imagescope.limits import ReadLimits
@@ -83,19 +86,26 @@ def analyze_image(image: Image, base: BaseRef | None = None) -> Analysis:
     served from the cache without such digests are read again (`ensure_digests`).
     Findings and recommendations are derived from the same replay, knowing which bottom layers
     are the base image's (`base_layers_of`): savings are claimed only where a change can make
-    them.
+    them. An image with BuildKit's provenance (mode=max) has its layers mapped to the lines of
+    the Dockerfile it embeds (`provenance_map`).
     """
     result = replay(image.layers)
     if ensure_digests(image, rewrite_candidates(result)):
         result = replay(image.layers)
         ensure_digests(image, rewrite_candidates(result))
     report = build_report(image, result)
+    if image.provenance is not None:
+        mapped = provenance_map(image.provenance.statement,
+                                [layer.digest for layer in image.layers], parse_dockerfile_text)
+        if mapped is not None:
+            report = with_provenance(report, mapped)
     in_base = base_layers_of(image, base)
     view = ImageView(image, result, base_layers=in_base)
     found = findings.run(view)
     recommendations = recommend(found, view, findings.dockerignore_lines(found))
     report = dataclasses.replace(
         report,
+        build_results=result_roots(view, found),
         findings=found,
         recommendations=recommendations,
         optimized_bytes=optimized_bytes(report.summary.total_bytes, found, recommendations,

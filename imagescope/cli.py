@@ -14,13 +14,22 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from imagescope import __version__
-from imagescope.errors import ExitCode, ImagescopeError, OutputError, PathNotFound, UsageError
+from imagescope.errors import (
+    ExitCode,
+    ImagescopeError,
+    OutputError,
+    PathNotFound,
+    SourceNotFound,
+    UsageError,
+)
 from imagescope.limits import DEFAULT_MAX_LAYER_RATIO, RATIO_FLOOR_BYTES, ReadLimits
 from imagescope.render import FORMATS, Page
 from imagescope.sizes import Growth, parse_growth, parse_ratio, parse_size
 
 if TYPE_CHECKING:  # (the analysis is imported by the commands that run it: not for --help)
+    from imagescope.analysis.dockerfile_map import Instruction
     from imagescope.analysis.gates import GateResult, GateSettings
+    from imagescope.analysis.report import Report
 
 _T = TypeVar("_T")
 
@@ -467,7 +476,11 @@ def _stderr_is_terminal() -> bool:
 @_gate_options
 @click.option("--dockerfile", metavar="PATH", type=click.Path(dir_okay=False),
               help="The Dockerfile the image was built from: each layer is shown with its "
-                   "Dockerfile:LINE and text (a mismatch is reported, never guessed).")
+                   "Dockerfile:LINE and text (a mismatch is reported, never guessed), and a "
+                   "suggested Dockerfile is made (--format patch, or in the Markdown report).")
+@click.option("--context", "context", metavar="DIR", type=click.Path(file_okay=False),
+              help="The build context: its Dockerfile is the default --dockerfile, its "
+                   ".dockerignore the one the suggestion extends.")
 def inspect(reference: str, output_format: str, output: Path | None, top: int, pull: str,
             platform: str | None, progress: bool | None, no_cache: bool, show_stats: bool,
             verbose: bool, creds: str | None, ca_cert: str | None,
@@ -476,7 +489,7 @@ def inspect(reference: str, output_format: str, output: Path | None, top: int, p
             max_wasted: int | None, min_efficiency: float | None, max_size: int | None,
             fail_on_secrets: bool | None, ignore_globs: tuple[str, ...],
             base_reference: str | None, own_only: bool | None,
-            dockerfile: str | None) -> None:
+            dockerfile: str | None, context: str | None) -> None:
     from imagescope import api
     from imagescope.analysis.gates import check_report
 
@@ -489,7 +502,7 @@ def inspect(reference: str, output_format: str, output: Path | None, top: int, p
                      show_stats=show_stats)
     named = api.BaseRef.of(loader.run(api.inspect, base)) if base else None
     instructions = None
-    dockerfile = dockerfile or _configured_dockerfile()
+    dockerfile = dockerfile or _configured_dockerfile() or _context_dockerfile(context)
     if dockerfile is not None:
         from imagescope.dockerfile import parse_dockerfile
 
@@ -503,6 +516,7 @@ def inspect(reference: str, output_format: str, output: Path | None, top: int, p
         report = with_dockerfile(report, map_layers(
             dockerfile, instructions, [layer.created_by for layer in report.layers],
             base_layers(report) if report.base is not None else None))
+        report = _with_suggestion(report, dockerfile, instructions, context)
     loader.report_stats()
     results = check_report(report, settings)
     from imagescope.render import renderer
@@ -732,6 +746,44 @@ def browse(reference: str, pull: str, platform: str | None, progress: bool | Non
         gc.freeze()
         gc.enable()
         BrowseApp(image).run()
+
+
+def _context_dockerfile(context: str | None) -> str | None:
+    """`Dockerfile` in the build context, when one is given and it has one."""
+    if context is None:
+        return None
+    if not os.path.isdir(context):
+        raise SourceNotFound(f"--context {context}: no such directory")
+    path = os.path.join(context, "Dockerfile")
+    return path if os.path.isfile(path) else None
+
+
+def _with_suggestion(report: Report, dockerfile: str,
+                     instructions: list[Instruction], context: str | None) -> Report:
+    """`report` with the suggested Dockerfile, when the layers match the Dockerfile."""
+    import dataclasses
+
+    from imagescope.analysis.suggest import suggest
+
+    mapped = report.dockerfile
+    if mapped is None or mapped.mismatch is not None:
+        return report
+    ignore_path = os.path.join(context if context is not None else os.path.dirname(dockerfile),
+                               ".dockerignore")
+    try:
+        with open(dockerfile, encoding="utf-8") as file:
+            text = file.read()
+        ignore: str | None
+        try:
+            with open(ignore_path, encoding="utf-8") as file:
+                ignore = file.read()
+        except FileNotFoundError:
+            ignore = None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {exc.filename if isinstance(exc, OSError) else dockerfile}"
+                         f" ({exc})") from None
+    return dataclasses.replace(report, suggestion=suggest(report, mapped, instructions, text,
+                                                          ignore, ignore_path))
 
 
 def _configured_dockerfile() -> str | None:

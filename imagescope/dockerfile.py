@@ -9,8 +9,6 @@ from imagescope.errors import SourceNotFound, UsageError
 
 def parse_dockerfile(path: str) -> list[Instruction]:
     """The instructions of the Dockerfile at `path`; one-line errors when it cannot be read."""
-    import dockerfile
-
     try:
         with open(path, encoding="utf-8") as file:
             text = file.read()
@@ -18,11 +16,18 @@ def parse_dockerfile(path: str) -> list[Instruction]:
         raise SourceNotFound(f"--dockerfile {path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"--dockerfile {path}: cannot read it ({exc})") from None
+    return parse_dockerfile_text(text, f"--dockerfile {path}")
+
+
+def parse_dockerfile_text(text: str, name: str) -> list[Instruction]:
+    """The instructions of Dockerfile `text`; `name` says which in the UsageError raised when
+    it is not one."""
+    import dockerfile
+
     try:
         commands = dockerfile.parse_string(text)
     except dockerfile.GoParseError as exc:
-        raise UsageError(f"--dockerfile {path}: not a Dockerfile ({' '.join(str(exc).split())})"
-                         ) from None
+        raise UsageError(f"{name}: not a Dockerfile ({' '.join(str(exc).split())})") from None
     return [Instruction(command.cmd.upper(), command.original, tuple(command.value),
                         tuple(command.flags), command.start_line, command.end_line,
                         bool(command.json))

@@ -70,6 +70,16 @@ class HistoryStep:
     comment: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """The SLSA provenance attestation BuildKit attached to an image: the in-toto statement
+    as stored (`digest` names its blob), and its predicate type (`https://slsa.dev/provenance/…`)."""
+
+    digest: str
+    predicate_type: str
+    statement: bytes = field(repr=False)
+
+
 @dataclass(slots=True)
 class Image:
     """An image read from a source: metadata, history and its layers bottom-up."""
@@ -83,6 +93,7 @@ class Image:
     platform: str | None = None  # os/arch[/variant]
     user: str | None = None  # config.User
     warnings: list[str] = field(default_factory=list)
+    provenance: Provenance | None = None  # BuildKit's provenance attestation, when attached
     # Set by a source that served layers with `digests_incomplete`: reads those layers again
     # from the source, every content hashed, and gives their entries the digests; True when it
     # had to replace the entries instead (they disagreed with the source).

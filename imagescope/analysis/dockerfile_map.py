@@ -135,7 +135,7 @@ def map_layers(path: str, instructions: Sequence[Instruction], layer_history: Se
                                  f"({_clip(candidate.original)}): {problem}")
         if matched is None:
             break  # the stage's instructions ran out: this layer and those below are the base's
-        sources[layer] = LayerSource(matched, from_stage=_copied_from(matched, by_name, stages))
+        sources[layer] = LayerSource(matched, from_stage=copied_from(matched, by_name, stages))
         layer -= 1
     left = [i for i in pending if i.keyword in ALWAYS_A_LAYER]
     if left:
@@ -174,8 +174,10 @@ def _differs(instruction: Instruction, recorded: str, keyword: str) -> str | Non
     return None
 
 
-def _copied_from(instruction: Instruction, by_name: dict[str, Stage],
-                 stages: Sequence[Stage]) -> Stage | None:
+def copied_from(instruction: Instruction, by_name: dict[str, Stage],
+                stages: Sequence[Stage]) -> Stage | None:
+    """The stage a `COPY --from=NAME|N` copies from (`by_name`: the stages by lowercased
+    name), or None."""
     for flag in instruction.flags:
         if flag.startswith("--from="):
             name = flag.partition("=")[2]

@@ -6,8 +6,9 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
+from imagescope.analysis.build_results import ResultRoot
 from imagescope.analysis.dockerfile_map import DockerfileMap, location
 from imagescope.analysis.findings.model import Finding
 from imagescope.analysis.history import as_written, attribute, instruction_of
@@ -15,6 +16,9 @@ from imagescope.analysis.overlay import HiddenHow, Replay, how_hidden
 from imagescope.analysis.recommend import Recommendation
 from imagescope.model import Image
 from imagescope.records import largest_first
+
+if TYPE_CHECKING:
+    from imagescope.analysis.suggestion import Suggestion
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +125,10 @@ class Report:
     recommendations: list[Recommendation] = field(default_factory=list)  # most bytes saved first
     optimized_bytes: int | None = None  # shipped bytes with every recommendation applied
     base: BaseImage | None = None
-    dockerfile: DockerfileMap | None = None  # the layers' Dockerfile lines (--dockerfile)
+    dockerfile: DockerfileMap | None = None  # the layers' Dockerfile lines (--dockerfile, or
+    # the image's provenance: `with_provenance`)
+    suggestion: Suggestion | None = None  # the Dockerfile rewritten (when `dockerfile` matched)
+    build_results: tuple[ResultRoot, ...] = ()  # where own steps put results (a toolchain found)
 
 
 def build_report(image: Image, result: Replay) -> Report:
@@ -224,9 +231,36 @@ def layer_name(report: Report, index: int) -> str:
 
 
 def with_dockerfile(report: Report, mapped: DockerfileMap) -> Report:
-    """`report` with its layers' Dockerfile lines; a mismatch becomes a warning."""
+    """`report` with its layers' Dockerfile lines, in place of any it had (the provenance's:
+    its mismatch warning goes with it); a mismatch becomes a warning."""
+    stale = _mismatch_warnings(report.dockerfile)
+    warnings = [warning for warning in report.warnings if warning not in stale]
+    if mapped.mismatch is not None:
+        warnings.append(_dockerfile_warning(mapped))
+    return dataclasses.replace(report, dockerfile=mapped, warnings=warnings)
+
+
+def with_provenance(report: Report, mapped: DockerfileMap) -> Report:
+    """`report` with the layers' Dockerfile lines its image's provenance gives; a mismatch
+    becomes a warning."""
     warnings = list(report.warnings)
     if mapped.mismatch is not None:
-        warnings.append(f"--dockerfile {mapped.path}: the layers do not match it ("
-                        f"{mapped.mismatch}); steps are shown from the image history")
+        warnings.append(_provenance_warning(mapped))
     return dataclasses.replace(report, dockerfile=mapped, warnings=warnings)
+
+
+def _dockerfile_warning(mapped: DockerfileMap) -> str:
+    return (f"--dockerfile {mapped.path}: the layers do not match it ({mapped.mismatch}); "
+            "steps are shown from the image history")
+
+
+def _provenance_warning(mapped: DockerfileMap) -> str:
+    return (f"the image's provenance attestation does not map its layers to {mapped.path} "
+            f"lines ({mapped.mismatch}); steps are shown from the image history")
+
+
+def _mismatch_warnings(mapped: DockerfileMap | None) -> set[str]:
+    """The warnings a mapping's mismatch made, whichever made it."""
+    if mapped is None or mapped.mismatch is None:
+        return set()
+    return {_dockerfile_warning(mapped), _provenance_warning(mapped)}

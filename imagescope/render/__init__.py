@@ -87,11 +87,25 @@ def _sarif_diff(diff: Diff, results: Results, page: Page) -> str:
                      "`imagescope inspect NEW --format sarif`")
 
 
+def _patch_report(report: Report, results: Results, page: Page) -> str:
+    from imagescope.render import patch
+
+    return patch.render(report)
+
+
+def _patch_diff(diff: Diff, results: Results, page: Page) -> str:
+    from imagescope.errors import UsageError
+
+    raise UsageError("--format patch is for inspect: `imagescope inspect NEW --dockerfile PATH "
+                     "--format patch`")
+
+
 RENDERERS: dict[str, Renderer] = {
     "table": Renderer(_table_report, _table_diff),
     "json": Renderer(_json_report, _json_diff),
     "markdown": Renderer(_markdown_report, _markdown_diff),
     "sarif": Renderer(_sarif_report, _sarif_diff),
+    "patch": Renderer(_patch_report, _patch_diff),
 }
 FORMATS = tuple(RENDERERS)
 

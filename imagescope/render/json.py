@@ -14,6 +14,7 @@ from imagescope.render import jsontext
 
 if TYPE_CHECKING:  # an inspect never loads the diff machinery
     from imagescope.analysis.diff import Change, Diff, FindingChange
+    from imagescope.analysis.suggestion import Suggestion
 
 SCHEMA_VERSION = 1
 MAX_FILES_PER_FINDING = 1000  # the largest; `file_count` says how many there are
@@ -123,6 +124,29 @@ def _document(report: Report, gate_results: Sequence[GateResult],
                      "inherited_wasted_bytes": report.base.inherited_wasted_bytes}}
            if report.base else {}),
         **({"gates": gates_document(gate_results)} if gate_results else {}),
+        **({"suggestion": _suggestion(report.suggestion)} if report.suggestion else {}),
+    }
+
+
+def _suggestion(suggestion: Suggestion) -> dict[str, Any]:
+    """The suggested Dockerfile: the estimate, each change with its lines and bytes."""
+    return {
+        "dockerfile": suggestion.path,
+        "dockerignore": suggestion.dockerignore_path,
+        "shipped_bytes": suggestion.shipped_bytes,
+        "estimated_bytes": suggestion.estimated_bytes,
+        "saved_bytes": suggestion.saved_bytes,
+        "estimate": True,
+        "changes": [{"rule": change.rule, "title": change.title,
+                     "lines": [list(span) for span in change.lines if span != (0, 0)],
+                     "file": (suggestion.dockerignore_path if change.lines == ((0, 0),)
+                              else suggestion.path),
+                     "saved_bytes": change.saved_bytes}
+                    for change in suggestion.changes],
+        "dockerfile_text": "\n".join(suggestion.rewritten)
+        + ("\n" if suggestion.ends_with_newline else ""),
+        "dockerignore_text": ("\n".join(suggestion.dockerignore_after) + "\n"
+                              if suggestion.dockerignore_after is not None else None),
     }
 
 

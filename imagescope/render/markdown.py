@@ -135,6 +135,7 @@ class _Plan:
     finding_blocks: int  # findings whose files are listed
     wasted_files: int
     layers: int
+    suggestion: int  # 1: the suggested Dockerfile shown, 0: not
     recommendations: int
     findings: int
 
@@ -161,6 +162,7 @@ class _Parts:
     finding_rows: list[str]
     recommendation_blocks: list[str]
     layer_rows: list[str]
+    suggestion: str  # the suggested Dockerfile's section ("" without one)
     wasted_rows: list[str]
     finding_blocks: list[_FindingBlock]
 
@@ -180,6 +182,7 @@ def render(report: Report, *, top: int = 10, limit: int = MAX_COMMENT_CHARS,
         finding_blocks=len(parts.finding_blocks),
         wasted_files=len(parts.wasted_rows),
         layers=len(parts.layer_rows),
+        suggestion=1 if parts.suggestion else 0,
         recommendations=len(parts.recommendation_blocks),
         findings=len(parts.finding_rows),
     )
@@ -235,6 +238,7 @@ def _parts(report: Report, *, top: int, gate_results: Sequence[GateResult] = ())
         recommendation_blocks=[_recommendation(number, rec) for number, rec
                                in enumerate(report.recommendations[:top], start=1)],
         layer_rows=[_layer_row(report, layer) for layer in report.layers],
+        suggestion=_suggestion(report),
         wasted_rows=[_wasted_row(wasted) for wasted in report.wasted_files[:top]],
         finding_blocks=[_FindingBlock(number, finding.title, _finding_block_head(number, finding),
                                       [_finding_file_row(ref) for ref in finding.files[:top]],
@@ -259,6 +263,9 @@ def _assemble(report: Report, parts: _Parts, plan: _Plan, natural: _Plan) -> str
     out += parts.recommendation_blocks[:plan.recommendations]
     out += _more("recommendation", cut=len(parts.recommendation_blocks) - plan.recommendations,
                  beyond_top=len(report.recommendations) - len(parts.recommendation_blocks))
+
+    if plan.suggestion:
+        out.append(parts.suggestion)
 
     if plan.layers:
         out.append(_details(f"Layers ({len(parts.layer_rows)})", [
@@ -412,6 +419,26 @@ def _recommendation(number: int, rec: Recommendation) -> str:
     return "\n".join(body) + "\n"
 
 
+def _suggestion(report: Report) -> str:
+    """The suggested Dockerfile as a diff, its estimate above it; "" without a suggestion."""
+    suggestion = report.suggestion
+    if suggestion is None:
+        return ""
+    from imagescope.render.patch import estimate_line, patch_text
+
+    if not suggestion.changes:
+        return ""
+    diff = "\n".join(line for line in patch_text(suggestion, report.image.reference).split("\n")
+                     if not line.startswith("# ")).strip("\n")
+    return "\n".join([
+        (f"### Suggested Dockerfile ({len(suggestion.changes)} change"
+         f"{'' if len(suggestion.changes) == 1 else 's'}, saves "
+         f"{_html(size(suggestion.saved_bytes))}, estimate)"), "",
+        escape_text(estimate_line(suggestion)) + (" Each hunk says what it keeps out; "
+                                                  "`--format patch` writes it to apply."), "",
+        code_block(diff, "diff"), ""])
+
+
 def _layer_row(report: Report, layer: LayerReport) -> str:
     instruction = "-"
     if report.dockerfile is not None and report.dockerfile.sources[layer.index] is not None:
@@ -454,6 +481,7 @@ _CUT_LABEL = {
     "finding_blocks": "findings with their files listed",
     "wasted_files": "wasted files listed",
     "layers": "layers listed",
+    "suggestion": "suggested Dockerfile shown",
     "recommendations": "recommendations shown",
     "findings": "findings listed",
 }

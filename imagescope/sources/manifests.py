@@ -6,13 +6,14 @@ import hashlib
 import json
 import platform as host_platform
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from imagescope.errors import (
     CorruptArchive,
     DigestMismatch,
     ImageNotFound,
+    ImagescopeError,
     MissingBlob,
     NotAnImage,
     PlatformNotFound,
@@ -21,7 +22,7 @@ from imagescope.errors import (
 )
 from imagescope.layer.compression import compression_of
 from imagescope.layer.digests import Digest, blob_path, digest_of_path
-from imagescope.model import HistoryStep, Image, Layer
+from imagescope.model import HistoryStep, Image, Layer, Provenance
 from imagescope.sources.refs import familiar
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -37,6 +38,11 @@ CONFIG_TYPES = frozenset({
 REF_NAME = "org.opencontainers.image.ref.name"  # OCI: the tag (or name) of a layout entry
 IMAGE_NAME = "io.containerd.image.name"  # containerd / Docker >= 25: the full reference
 REFERENCE_TYPE = "vnd.docker.reference.type"  # buildx: "attestation-manifest" entries
+REFERENCE_DIGEST = "vnd.docker.reference.digest"  # … and the manifest they attest
+IN_TOTO = "application/vnd.in-toto+json"  # an attestation manifest's layers: in-toto statements
+PREDICATE_TYPE = "in-toto.io/predicate-type"  # annotation of such a layer: what it states
+SLSA_PROVENANCE = frozenset({"https://slsa.dev/provenance/v0.2", "https://slsa.dev/provenance/v1"})
+MAX_PROVENANCE_BYTES = 16 << 20  # a provenance statement bigger than this is not read
 MAX_DOCUMENT_BYTES = 32 << 20  # a JSON document bigger than this is not a manifest or config
 _MAX_INDEX_DEPTH = 8
 MAX_LAYERS = 1000  # overlayfs stacks at most 500 layers, Docker 128: more is not an image
@@ -193,6 +199,8 @@ class Plan:
     image_id: str
     manifest_digest: str | None
     layers: list[LayerRef]
+    provenance: Provenance | None = None  # the SLSA provenance attached to the manifest
+    warnings: list[str] = field(default_factory=list)  # what could not be read, for the image
 
 
 def parse_json(data: bytes, what: str) -> Any:
@@ -241,17 +249,21 @@ def oci_plan(index_doc: bytes, read: ReadDoc, *, selector: str | None,
     (`sha256:…`, `@sha256:…`); nested indexes are walked; attestation manifests,
     `unknown/unknown` entries and artifacts (an `artifactType`, or a config that is no image
     config: SBOMs, signatures, Helm charts) are skipped; the platform decides among what is left
-    (`choose`).
+    (`choose`). The chosen manifest's SLSA provenance, when an attestation manifest refers to
+    it, is read too (`_provenance`); one that cannot be read is a warning, never an error.
     """
     index = _object(parse_json(index_doc, f"{where}: index.json"), f"{where}: index.json")
     top = _descriptors(index, f"{where}: index.json")
+    attestations: dict[str, dict[str, Any]] = {}  # attested manifest digest → its attestation
+    _note_attestation(top, attestations)  # (whatever the selector picks among them)
     by_digest = _digest_selector(selector)
     if selector is not None and by_digest is None:
         top = _select_by_ref_name(top, selector, where)
     options: list[Option] = []
     artifacts: list[str] = []
     parsed: dict[str, dict[str, Any]] = {}  # each manifest parsed once, by digest
-    _collect(top, read, options, where, depth=0, parsed=parsed, artifacts=artifacts)
+    _collect(top, read, options, where, depth=0, parsed=parsed, artifacts=artifacts,
+             attestations=attestations)
     if by_digest is not None:
         found = [o for o in options if o.identity == by_digest]
         if not found:
@@ -290,7 +302,44 @@ def oci_plan(index_doc: bytes, read: ReadDoc, *, selector: str | None,
     plan = Plan(config=config, image_id=config_digest, manifest_digest=manifest_digest,
                 layers=layers)
     _attach_diff_ids(plan, where, wanted)
+    attestation = attestations.get(manifest_digest)
+    if attestation is not None:
+        try:
+            plan.provenance = _provenance(attestation, read)
+        except ImagescopeError as exc:
+            plan.warnings.append(f"the image's provenance attestation is not used ({exc}): "
+                                 "layers are not mapped to Dockerfile lines from it")
     return plan
+
+
+def _provenance(attestation: dict[str, Any], read: ReadDoc) -> Provenance | None:
+    """The SLSA provenance statement (v0.2 or v1) of an attestation manifest, read (as the
+    image's documents are: verified when they are) and checked to be a JSON object stating that
+    predicate; None when the manifest holds none (an SBOM alone). An unreadable one raises."""
+    digest = _string(attestation.get("digest"), "attestation manifest")
+    what = f"attestation manifest {digest}"
+    manifest = _object(parse_json(_read_doc(read, blob_path(digest), "manifest"), what), what)
+    for raw in _list(manifest.get("layers"), f"{what}: layers"):
+        desc = _dict(raw)
+        predicate = _dict(desc.get("annotations")).get(PREDICATE_TYPE)
+        if desc.get("mediaType") != IN_TOTO or predicate not in SLSA_PROVENANCE:
+            continue
+        blob = _string(desc.get("digest"), f"{what}: provenance layer")
+        declared = desc.get("size")
+        if isinstance(declared, int) and declared > MAX_PROVENANCE_BYTES:
+            raise CorruptArchive(f"its statement {blob} is {declared:,} bytes; imagescope reads "
+                                 f"at most {MAX_PROVENANCE_BYTES:,}")
+        data = read(blob_path(blob))
+        if len(data) > MAX_PROVENANCE_BYTES:
+            raise CorruptArchive(f"its statement {blob} is over {MAX_PROVENANCE_BYTES:,} bytes")
+        statement = _object(parse_json(data, f"provenance statement {blob}"),
+                            f"provenance statement {blob}")
+        if statement.get("predicateType") != predicate:
+            raise CorruptArchive(f"provenance statement {blob} states "
+                                 f"{_clipped(str(statement.get('predicateType')), 80)}, "
+                                 f"not the {predicate} its manifest says")
+        return Provenance(blob, str(predicate), data)
+    return None
 
 
 def docker_plan(manifest_doc: bytes, read: ReadDoc, *, selector: str | None,
@@ -356,7 +405,8 @@ def to_image(plan: Plan, layers: list[Layer], *, reference: str, source: str) ->
     return Image(reference=reference, source=source, layers=layers, history=history,
                  image_id=plan.image_id, repo_digest=plan.manifest_digest,
                  platform=str(found) if found else None,
-                 user=user if isinstance(user, str) and user else None)
+                 user=user if isinstance(user, str) and user else None,
+                 warnings=list(plan.warnings), provenance=plan.provenance)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -364,8 +414,10 @@ def to_image(plan: Plan, layers: list[Layer], *, reference: str, source: str) ->
 
 def _collect(descriptors: list[dict[str, Any]], read: ReadDoc, out: list[Option], where: str,
              depth: int, parsed: dict[str, dict[str, Any]] | None = None,
-             artifacts: list[str] | None = None) -> None:
-    """Flatten (nested) indexes into image-manifest options, skipping attestations.
+             artifacts: list[str] | None = None,
+             attestations: dict[str, dict[str, Any]] | None = None) -> None:
+    """Flatten (nested) indexes into image-manifest options, skipping attestations (noted in
+    `attestations` by the digest they attest).
 
     Each document is parsed once and each index walked once (`parsed`, by digest): an index
     listing the same child many times, level after level, costs no more than listing it once.
@@ -373,6 +425,8 @@ def _collect(descriptors: list[dict[str, Any]], read: ReadDoc, out: list[Option]
     parsed = {} if parsed is None else parsed
     if depth > _MAX_INDEX_DEPTH:
         raise CorruptArchive(f"{where}: image indexes nest deeper than {_MAX_INDEX_DEPTH}")
+    if attestations is not None:
+        _note_attestation(descriptors, attestations)
     for desc in descriptors:
         annotations = _dict(desc.get("annotations"))
         found = Platform.from_doc(desc.get("platform"))
@@ -394,7 +448,7 @@ def _collect(descriptors: list[dict[str, Any]], read: ReadDoc, out: list[Option]
         if media_type in INDEX_TYPES and child is not None:
             if not walked:
                 _collect(_descriptors(child, f"index {digest}"), read, out, where, depth + 1,
-                         parsed, artifacts)
+                         parsed, artifacts, attestations)
         elif media_type in MANIFEST_TYPES:
             kind = _artifact_type(desc, digest, read, parsed)
             if kind is not None:
@@ -407,6 +461,17 @@ def _collect(descriptors: list[dict[str, Any]], read: ReadDoc, out: list[Option]
             raise UnsupportedMediaType(f"{where}: {digest} is a Docker schema 1 manifest, which "
                                        "imagescope does not read")
         # anything else (artifacts, signatures) is not an image: skip it
+
+
+def _note_attestation(descriptors: list[dict[str, Any]],
+                      attestations: dict[str, dict[str, Any]]) -> None:
+    """Note each attestation manifest of `descriptors` by the manifest digest it attests (the
+    first listed for a digest wins)."""
+    for desc in descriptors:
+        annotations = _dict(desc.get("annotations"))
+        attested = annotations.get(REFERENCE_DIGEST)
+        if annotations.get(REFERENCE_TYPE) == "attestation-manifest" and isinstance(attested, str):
+            attestations.setdefault(attested, desc)
 
 
 def _artifact_type(desc: dict[str, Any], digest: str, read: ReadDoc,

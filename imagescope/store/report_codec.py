@@ -13,6 +13,8 @@ import marshal
 from collections.abc import Sequence
 from typing import Any
 
+from imagescope.analysis.build_results import ResultRoot
+from imagescope.analysis.dockerfile_map import DockerfileMap, Instruction, LayerSource, Stage
 from imagescope.analysis.findings.model import Category, FileRef, Finding, Severity
 from imagescope.analysis.overlay import HiddenHow
 from imagescope.analysis.recommend import Recommendation
@@ -29,7 +31,8 @@ def image_key(image: Image) -> str | None:
     """What decides the report of `image`, as `sha256:<hex>`; None when a layer has no diff_id.
 
     Everything but the layers' entries: those are named by the diff_ids (as the layer cache
-    names them), so two loads with the same key give the same report.
+    names them), so two loads with the same key give the same report. The provenance
+    attestation is named by its statement's digest.
     """
     if any(layer.diff_id is None for layer in image.layers):
         return None
@@ -39,6 +42,7 @@ def image_key(image: Image) -> str | None:
         tuple((step.created_by, step.empty_layer, step.comment) for step in image.history),
         tuple((layer.index, layer.digest, layer.diff_id, layer.media_type, layer.stored_bytes)
               for layer in image.layers),
+        image.provenance.digest if image.provenance is not None else None,
     )
     return "sha256:" + hashlib.sha256(marshal.dumps(identity)).hexdigest()
 
@@ -61,6 +65,8 @@ def encode(report: Report) -> bytes:
               for r in report.recommendations),
         report.optimized_bytes,
         _fields(report.base) if report.base is not None else None,
+        _dockerfile_map(report.dockerfile) if report.dockerfile is not None else None,
+        tuple(map(_fields, report.build_results)),
     ))
 
 
@@ -68,7 +74,7 @@ def decode(data: bytes) -> Report:
     """The Report `encode` made; ValueError when `data` is not one."""
     try:
         (image, summary, layers, wasted, warnings, findings, recommendations, optimized,
-         base) = marshal.loads(data)
+         base, dockerfile, roots) = marshal.loads(data)
         paths, sizes, written, hidden_by, hows = wasted
         return Report(
             image=ImageRef(*image),
@@ -94,9 +100,42 @@ def decode(data: bytes) -> Report:
                              for rule, title, saved, steps, change, addresses in recommendations],
             optimized_bytes=optimized,
             base=BaseImage(*base) if base is not None else None,
+            dockerfile=_decoded_map(dockerfile) if dockerfile is not None else None,
+            build_results=tuple(ResultRoot(*root) for root in roots),
         )
     except (EOFError, TypeError, ValueError, KeyError) as exc:
         raise ValueError(f"not an encoded report: {exc}") from None
+
+
+def _dockerfile_map(mapped: DockerfileMap) -> tuple[Any, ...]:
+    """(path, sources, mismatch); a source is (instruction, base, stage or None), a stage
+    (its FROM, name, instructions), an instruction its fields."""
+    def stage(found: Stage | None) -> tuple[Any, ...] | None:
+        if found is None:
+            return None
+        return (_fields(found.start), found.name, tuple(map(_fields, found.instructions)))
+
+    return (mapped.path,
+            tuple(None if s is None else (_fields(s.instruction), s.base, stage(s.from_stage))
+                  for s in mapped.sources),
+            mapped.mismatch)
+
+
+def _decoded_map(encoded: tuple[Any, ...]) -> DockerfileMap:
+    def instruction(fields: tuple[Any, ...]) -> Instruction:
+        keyword, original, arguments, flags, start, end, json = fields
+        return Instruction(keyword, original, tuple(arguments), tuple(flags), start, end, json)
+
+    def stage(fields: tuple[Any, ...] | None) -> Stage | None:
+        if fields is None:
+            return None
+        start, name, instructions = fields
+        return Stage(instruction(start), name, tuple(map(instruction, instructions)))
+
+    path, sources, mismatch = encoded
+    return DockerfileMap(path, tuple(
+        None if s is None else LayerSource(instruction(s[0]), s[1], stage(s[2]))
+        for s in sources), mismatch)
 
 
 def _fields(record: Any) -> tuple[Any, ...]:

@@ -8,8 +8,15 @@ kept (apt recreates it), and empty directories hold no bytes.
 
 from __future__ import annotations
 
+import re
+
 from imagescope.analysis.findings.model import Category, Finding, Severity
-from imagescope.analysis.findings.tables import PathTable, grouped_findings, severity_by_bytes
+from imagescope.analysis.findings.tables import (
+    PathTable,
+    glob_regex,
+    grouped_findings,
+    severity_by_bytes,
+)
 from imagescope.analysis.findings.view import ImageView
 
 RULE = "package-cache"
@@ -83,3 +90,25 @@ def find(view: ImageView) -> list[Finding]:
 
 def _severity(nbytes: int) -> Severity:
     return severity_by_bytes(nbytes, high_from=HIGH_BYTES)
+
+
+def cache_kind(path: str) -> str | None:
+    """The cache kind an absolute path lies in (None: in none)."""
+    return _TABLE.subject(path.lstrip("/"))
+
+
+_ROOTS: dict[str, list[re.Pattern[str]]] = {}
+for _kind, _glob in CACHES:
+    if _glob.endswith("/**"):
+        _ROOTS.setdefault(_kind, []).append(re.compile(glob_regex(_glob[:-3]) + "(?=/)"))
+
+
+def cache_root(kind: str, path: str) -> str:
+    """The directory of a `kind` cache that an absolute path in it lies under (`/root/.cache/pip`
+    for `/root/.cache/pip/http/x`); the path's directory when no row of `kind` names one."""
+    relative = path.lstrip("/")
+    for pattern in _ROOTS.get(kind, ()):
+        found = pattern.match(relative)
+        if found:
+            return "/" + found.group(0)
+    return "/" + relative.rpartition("/")[0]
