@@ -502,7 +502,8 @@ def inspect(reference: str, output_format: str, output: Path | None, top: int, p
                      show_stats=show_stats)
     named = api.BaseRef.of(loader.run(api.inspect, base)) if base else None
     instructions = None
-    dockerfile = dockerfile or _configured_dockerfile() or _context_dockerfile(context)
+    in_context = _context_dockerfile(context)
+    dockerfile = dockerfile or _configured_dockerfile() or in_context
     if dockerfile is not None:
         from imagescope.dockerfile import parse_dockerfile
 
@@ -517,6 +518,11 @@ def inspect(reference: str, output_format: str, output: Path | None, top: int, p
             dockerfile, instructions, [layer.created_by for layer in report.layers],
             base_layers(report) if report.base is not None else None))
         report = _with_suggestion(report, dockerfile, instructions, context)
+    elif report.dockerfile is not None and report.dockerfile.text is not None:
+        from imagescope.dockerfile import parse_dockerfile_text
+
+        report = _with_suggestion(report, report.dockerfile.path, parse_dockerfile_text(
+            report.dockerfile.text, report.dockerfile.path), context, report.dockerfile.text)
     loader.report_stats()
     results = check_report(report, settings)
     from imagescope.render import renderer
@@ -755,12 +761,16 @@ def _context_dockerfile(context: str | None) -> str | None:
     if not os.path.isdir(context):
         raise SourceNotFound(f"--context {context}: no such directory")
     path = os.path.join(context, "Dockerfile")
-    return path if os.path.isfile(path) else None
+    if os.path.isdir(path):
+        raise UsageError(f"--context {context}: its Dockerfile is a directory")
+    return path if os.path.exists(path) else None
 
 
-def _with_suggestion(report: Report, dockerfile: str,
-                     instructions: list[Instruction], context: str | None) -> Report:
-    """`report` with the suggested Dockerfile, when the layers match the Dockerfile."""
+def _with_suggestion(report: Report, dockerfile: str, instructions: list[Instruction],
+                     context: str | None, text: str | None = None) -> Report:
+    """`report` with the suggested Dockerfile, when the layers match the Dockerfile (`text`:
+    the one the image embeds; else read from `dockerfile`). An unreadable .dockerignore is a
+    warning and no suggestion: the report does not need one."""
     import dataclasses
 
     from imagescope.analysis.suggest import suggest
@@ -770,18 +780,21 @@ def _with_suggestion(report: Report, dockerfile: str,
         return report
     ignore_path = os.path.join(context if context is not None else os.path.dirname(dockerfile),
                                ".dockerignore")
-    try:
-        with open(dockerfile, encoding="utf-8") as file:
-            text = file.read()
-        ignore: str | None
+    if text is None:
         try:
-            with open(ignore_path, encoding="utf-8") as file:
-                ignore = file.read()
-        except FileNotFoundError:
-            ignore = None
+            with open(dockerfile, encoding="utf-8", newline="") as file:
+                text = file.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--dockerfile {dockerfile}: cannot read it ({exc})") from None
+    ignore: str | None
+    try:
+        with open(ignore_path, encoding="utf-8", newline="") as file:
+            ignore = file.read()
+    except FileNotFoundError:
+        ignore = None
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {exc.filename if isinstance(exc, OSError) else dockerfile}"
-                         f" ({exc})") from None
+        return dataclasses.replace(report, warnings=[
+            *report.warnings, f"no suggested Dockerfile: cannot read {ignore_path} ({exc})"])
     return dataclasses.replace(report, suggestion=suggest(report, mapped, instructions, text,
                                                           ignore, ignore_path))
 

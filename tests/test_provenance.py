@@ -557,3 +557,23 @@ def test_an_image_read_from_a_registry_maps_its_lines(registry: Any, tmp_path: P
     assert result.exit_code == ExitCode.OK, result.stderr
     assert "Dockerfile:9-10 RUN touch /app/made && chmod -R a+r /app" in result.stdout
 
+
+
+def test_the_embedded_dockerfile_gets_its_suggestion_without_a_dockerfile(
+        tmp_path: Path) -> None:
+    import subprocess
+
+    root = layout(tmp_path, build("v0.2"))
+    for run in ("first", "cached"):
+        result = run_cli("inspect", f"oci:{root}", "--format", "patch")
+        assert result.exit_code == ExitCode.OK, (run, result.stderr)
+        assert "--- a/Dockerfile\n+++ b/Dockerfile\n" in result.stdout
+        assert "+USER 10001:10001" in result.stdout.split("\n")  # the image runs as root
+        checkout = tmp_path / run
+        checkout.mkdir()
+        (checkout / "Dockerfile").write_text(DOCKERFILE)
+        applied = subprocess.run(["patch", "-p1", "--forward"], input=result.stdout,
+                                 cwd=checkout, capture_output=True, text=True, check=False)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        assert (checkout / "Dockerfile").read_text() == DOCKERFILE.replace(
+            "COPY . /app/ctx\n", "COPY . /app/ctx\nUSER 10001:10001\n")

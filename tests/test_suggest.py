@@ -12,15 +12,16 @@ import pytest
 
 from imagescope.analysis.dockerfile_map import map_layers
 from imagescope.analysis.report import Report, base_layers, with_dockerfile
-from imagescope.analysis.suggest import split_commands, suggest
+from imagescope.analysis.suggest import plain_shell, split_commands, suggest
 from imagescope.analysis.suggestion import Suggestion, hunks
 from imagescope.api import analyze
 from imagescope.dockerfile import parse_dockerfile
 from imagescope.errors import ExitCode
 from imagescope.model import Entry, HistoryStep
+from imagescope.render.patch import patch_text
 from imagescope.store import report_codec
 from tests.cli import run_cli
-from tests.stacks import directory, file, image, whiteout
+from tests.stacks import directory, file, image, symlink, whiteout
 
 DOCKERFILE = """\
 FROM debian:12
@@ -278,17 +279,21 @@ TWO_STAGE_HISTORY = [("/bin/sh -c #(nop) ADD file:0123 in / ", False),
                      ("/bin/sh -c #(nop)  CMD [\"server\"]", True)]
 
 
-def test_a_toolchain_moves_to_a_build_stage_and_only_the_results_are_copied(
-        tmp_path: Path) -> None:
+def two_stage_report(extra: list[Entry] | None = None) -> Report:
     stack = [
         [file("bin/sh", 100), file("usr/lib/libc.so", 1000)],  # base
         [file("usr/bin/gcc", 7000), file("usr/lib/gcc/x86_64-linux-gnu/12/cc1", 9000),
          file("var/lib/dpkg/status", 300)],  # the toolchain, and dpkg's state
         [file("app/main.c", 400)],
-        [file("app/server", 2000), file("usr/local/bin/server", 2000, "copy")],
+        [file("app/server", 2000), file("usr/local/bin/server", 2000, "copy"), *(extra or [])],
     ]
-    report = analyze(image(*stack, user="1000", history=[
+    return analyze(image(*stack, user="1000", history=[
         HistoryStep(text, empty_layer=empty) for text, empty in TWO_STAGE_HISTORY]))
+
+
+def test_a_toolchain_moves_to_a_build_stage_and_only_the_results_are_copied(
+        tmp_path: Path) -> None:
+    report = two_stage_report()
     path = tmp_path / "Dockerfile"
     path.write_text(TWO_STAGE)
     instructions = parse_dockerfile(str(path))
@@ -332,3 +337,52 @@ def test_no_build_stage_without_a_toolchain(tmp_path: Path) -> None:
     assert report.build_results == ()
     suggestion = suggestion_for(tmp_path)
     assert "multi-stage" not in {c.rule for c in suggestion.changes}
+
+
+def test_a_step_that_links_or_deletes_outside_the_results_gets_no_build_stage() -> None:
+    # copying /app and /usr/local would not redo the symlink, nor the deletion
+    assert two_stage_report([symlink("usr/bin/server", "/app/server")]).build_results == ()
+    assert two_stage_report([whiteout("usr/lib/libc.so")]).build_results == ()
+
+
+def test_lines_added_after_a_last_line_without_newline_apply_with_git_and_patch(
+        tmp_path: Path) -> None:
+    report = two_stage_report()
+    text = TWO_STAGE.rstrip("\n")
+    path = tmp_path / "Dockerfile"
+    path.write_text(text)
+    instructions = parse_dockerfile(str(path))
+    mapped = map_layers(str(path), instructions, [layer.created_by for layer in report.layers],
+                        base_layers(report))
+    suggestion = suggest(report, mapped, instructions, text, None, str(tmp_path / ".di"))
+    patch = patch_text(suggestion, "test")
+    for tool in (["patch", "-p1", "--forward"], ["git", "apply", "-"]):
+        path.write_text(text)
+        applied = subprocess.run(tool, input=patch, cwd=tmp_path, capture_output=True,
+                                 text=True, check=False)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        assert path.read_text() == suggestion.rewritten_text
+    assert 'CMD ["server"]\n\nFROM debian:12\n' in suggestion.rewritten_text
+
+
+@pytest.mark.parametrize(("command", "plain"), [
+    ("apt-get update && apt-get install -y gcc", True),
+    ("make > build.log && rm -f x", True),
+    ("make;", False),
+    ("make # build it", False),
+    ("rm -rf /x || true", False),
+    ("cd sub && make", False),
+    ("make && export A=1", False),
+    ("echo $(date)", False),
+    ("sleep 1 &", False),
+])
+def test_only_plain_commands_are_merged_or_extended(command: str, plain: bool) -> None:
+    assert plain_shell(command) is plain
+
+
+def test_a_crlf_dockerfile_is_left_as_it_is(tmp_path: Path) -> None:
+    report, path = mapped_report(tmp_path)
+    assert report.dockerfile is not None
+    text = DOCKERFILE.replace("\n", "\r\n")
+    suggestion = suggest(report, report.dockerfile, parse_dockerfile(path), text, None, ".di")
+    assert suggestion.changes == () and suggestion.estimated_bytes == suggestion.shipped_bytes

@@ -74,6 +74,7 @@ class DockerfileMap:
     path: str
     sources: tuple[LayerSource | None, ...]
     mismatch: str | None = None
+    text: str | None = None  # the Dockerfile's text, when it came with the image (provenance)
 
 
 def stages_of(instructions: Sequence[Instruction]) -> list[Stage]:

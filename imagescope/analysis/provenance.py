@@ -137,7 +137,7 @@ def _mapped(metadata: dict[str, Any], source: dict[str, Any], infos: list[dict[s
     if not 0 <= source_index < len(infos):
         raise _Unfit(f"places the layers in source {source_index}, which it does not embed")
     path = str(infos[source_index].get("filename") or "Dockerfile")
-    instructions = _instructions(infos[source_index], path, parse)
+    text, instructions = _embedded(infos[source_index], path, parse)
     stages = stages_of(instructions)
     if not stages:
         raise _Unfit(f"embeds a {path} with no FROM line")
@@ -163,7 +163,7 @@ def _mapped(metadata: dict[str, Any], source: dict[str, Any], infos: list[dict[s
             sources.append(LayerSource(chosen, base=True))
         else:
             sources.append(LayerSource(chosen, from_stage=copied_from(chosen, by_name, stages)))
-    return DockerfileMap(path, tuple(sources))
+    return DockerfileMap(path, tuple(sources), text=text)
 
 
 def _chains(layers: Any) -> dict[str, list[tuple[str, tuple[str, ...]]]]:
@@ -227,7 +227,8 @@ def _step(made_by: list[_Step | None], index: int) -> _Step:
     return step
 
 
-def _instructions(info: dict[str, Any], path: str, parse: Parse) -> list[Instruction]:
+def _embedded(info: dict[str, Any], path: str, parse: Parse) -> tuple[str, list[Instruction]]:
+    """The embedded Dockerfile's text and instructions."""
     language = info.get("language")
     if isinstance(language, str) and language and language.lower() != "dockerfile":
         raise _Unfit(f"embeds {path} as {language[:40]!r}, not a Dockerfile")
@@ -239,7 +240,7 @@ def _instructions(info: dict[str, Any], path: str, parse: Parse) -> list[Instruc
     except (binascii.Error, ValueError):
         raise _Unfit(f"embeds {path} as no base64 of UTF-8 text") from None
     try:
-        return list(parse(text, f"the {path} the provenance embeds"))
+        return text, list(parse(text, f"the {path} the provenance embeds"))
     except ImagescopeError as exc:
         raise _Unfit(f"embeds a {path} the parser refuses ({exc})") from None
 

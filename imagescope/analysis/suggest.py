@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 
 from imagescope.analysis.dockerfile_map import DockerfileMap, Instruction, Stage, stages_of
 from imagescope.analysis.findings import dockerignore_lines
-from imagescope.analysis.findings.caches import cache_kind, cache_root
+from imagescope.analysis.findings.caches import cache_kind
+from imagescope.analysis.findings.context import DOCKERIGNORE
 from imagescope.analysis.findings.model import FileRef, Finding
 from imagescope.analysis.report import Report, WastedFile
 from imagescope.analysis.suggestion import Change, Suggestion, unique_bytes
@@ -53,6 +54,7 @@ CLEAN_COMMANDS: dict[str, tuple[str, ...]] = {
     "npm": ("npm cache clean --force",),
     "yarn": ("yarn cache clean",),
     "conda": ("conda clean -afy",),
+    "apk": ("rm -rf /var/cache/apk/*",),
 }
 # Cache kind → (the command that fills it, the flag that keeps it out).
 NO_CACHE_FLAGS: dict[str, tuple[re.Pattern[str], str]] = {
@@ -72,9 +74,14 @@ def suggest(report: Report, mapped: DockerfileMap, instructions: Sequence[Instru
     """The suggestion for `report`'s image built from the Dockerfile `text` (parsed:
     `instructions`; its layers mapped: `mapped`, no mismatch), beside `dockerignore` (its
     text; None when there is none)."""
-    original = tuple(text.splitlines())
+    original = tuple(text[:-1].split("\n") if text.endswith("\n") else text.split("\n")) \
+        if text else ()
     stage = stages_of(instructions)[-1]
-    draft = _Draft(report, mapped, stage.instructions)
+    draft = _Draft(report, mapped, stage.instructions, instructions)
+    if "\r" in text or _ESCAPE.match(text):  # (line ends and continuations it would not keep)
+        return Suggestion(mapped.path, original, original, dockerignore_path, None, None, (),
+                          report.summary.total_bytes, report.summary.total_bytes,
+                          text.endswith("\n") or not text)
     changes = draft.copy_chown()
     draft.merge_hidden_waste()
     changes += draft.cache_cleanups()  # (may merge more: apt's lists)
@@ -126,8 +133,10 @@ class _Draft:
     """The final stage being rewritten, step by step."""
 
     def __init__(self, report: Report, mapped: DockerfileMap,
-                 instructions: Sequence[Instruction]) -> None:
+                 instructions: Sequence[Instruction],
+                 all_instructions: Sequence[Instruction] = ()) -> None:
         self.report = report
+        self._all = all_instructions
         self.replaced: dict[int, tuple[int, list[str]]] = {}  # start line → (end line, lines)
         self.appended: list[str] = []  # a runtime stage after the last line
         layer_of = {source.instruction: index for index, source in enumerate(mapped.sources)
@@ -137,7 +146,8 @@ class _Draft:
                          if step.layer is not None}
         for n, step in enumerate(self.steps):
             step.group = n
-            if step.keyword == "RUN" and not step.instruction.json and step.instruction.arguments:
+            if step.keyword == "RUN" and not step.instruction.json and \
+                    step.instruction.arguments and plain_shell(step.instruction.arguments[0]):
                 step.commands = split_commands(step.instruction.arguments[0])
 
     # ----------------------------------------------------------------- the changes
@@ -159,8 +169,9 @@ class _Draft:
                     rewritten != self.report.layers[hider].added_bytes:
                 continue  # the RUN also rewrote what no COPY wrote: it stays
             flags = _owner_flags(run.commands)
-            if not flags:
-                continue
+            destinations = {w.instruction.arguments[-1].rstrip("/") or "/" for w in writers if w}
+            if not flags or any(_targets(c) != destinations for c in run.commands):
+                continue  # only a recursive chown/chmod of exactly what the COPYs wrote
             for writer in writers:
                 assert writer is not None
                 writer.flags.update(flags)
@@ -212,23 +223,31 @@ class _Draft:
             return None
         if kind in NO_CACHE_FLAGS:
             command, flag = NO_CACHE_FLAGS[kind]
-            for n, part in enumerate(run.commands):
-                if command.search(part) and flag not in part:
-                    run.commands[n] = command.sub(lambda m: f"{m.group(0)} {flag}", part, count=1)
-                    return Change("cache-cleanup", f"`{flag}` keeps the {kind} cache out",
-                                  (_lines(run.instruction),),
-                                  self._cache_files(kind, {layer}, finding))
+            manager = kind.split("-")[0]
+            users = [n for n, part in enumerate(run.commands) if manager in part]
+            if users and all(command.search(run.commands[n]) for n in users):
+                for n in users:  # every command of the manager: none fills the cache then
+                    if flag not in run.commands[n]:
+                        run.commands[n] = command.sub(lambda m: f"{m.group(0)} {flag}",
+                                                      run.commands[n], count=1)
+                return Change("cache-cleanup", f"`{flag}` keeps the {kind} cache out",
+                              (_lines(run.instruction),),
+                              self._cache_files(kind, {layer}, finding))
+        if kind not in CLEAN_COMMANDS:
+            return None  # (a build cache later steps read: go-mod, maven, cargo…: left alone)
         position = self.position[layer]
         if kind == "apt-lists":  # read by the installs after: removed after the last of them
+            later = self.steps[position + 1:]
+            if any(s.keyword == "RUN" and not s.editable_run and "apt" in s.instruction.original
+                   for s in later):
+                return None  # an install it cannot see may read them
             users = [n for n in range(position + 1, len(self.steps))
                      if self.steps[n].editable_run
                      and any(_APT_INSTALL.search(c) for c in self.steps[n].commands)]
             if users and not self._merge(layer, self.steps[users[-1]].layer):
                 return None
         members = self._groups()[self.steps[position].group]
-        commands = CLEAN_COMMANDS.get(kind) or tuple(
-            f"rm -rf {root}" for root in sorted({cache_root(kind, r.path) for r in finding.files
-                                                 if r.layer_index == layer}))
+        commands = CLEAN_COMMANDS[kind]
         last = members[0]
         if all(c in last.cleanups for c in commands):
             return None  # another layer of the merged RUN asked for it already
@@ -260,9 +279,12 @@ class _Draft:
         if runtime >= estimated:
             return None
         start = stage.start
-        name = stage.name or "build"
+        taken = {i.arguments[2].lower() for i in self._all if i.keyword == "FROM"
+                 and len(i.arguments) >= 3 and i.arguments[1].upper() == "AS"}
+        name = stage.name or next(n for n in ("build", *(f"build{k}" for k in range(2, 99)))
+                                  if n not in taken)
         if stage.name is None:
-            self.replaced[start.start_line] = (start.end_line, [f"{start.original} AS build"])
+            self.replaced[start.start_line] = (start.end_line, [f"{start.original} AS {name}"])
         self.appended += ["", " ".join(("FROM", *start.flags, start.arguments[0]))]
         self.appended += [f"COPY --from={name} {root.path} {root.path}" for root in roots]
         for step in self.steps:
@@ -365,6 +387,20 @@ class _Draft:
         return (*out, *self.appended)
 
 
+_ESCAPE = re.compile(r"(?:\s*#[^\n]*\n)*?\s*#\s*escape\s*=\s*`", re.IGNORECASE)
+_STATEFUL = re.compile(r"(?:^|&&)\s*(?:cd|export|set|source|unset|alias|\.)(?:\s|$)")
+
+
+def plain_shell(command: str) -> bool:
+    """Whether a RUN's command is `&&`-joined simple commands that leave no shell state behind:
+    only those are merged or extended (a `;`, `|`, `&`, comment, subshell or command
+    substitution, `cd` or `export` would change meaning once joined to other commands; quotes
+    are not looked into, so a quoted one refuses too)."""
+    unjoined = command.replace("&&", " ")
+    return not any(c in unjoined for c in ";|&#`()\n") and "$(" not in command \
+        and _STATEFUL.search(command) is None
+
+
 def split_commands(command: str) -> list[str]:
     """A shell command's `&&`-joined parts (quotes respected), each with its whitespace runs
     outside quotes made one space."""
@@ -416,11 +452,23 @@ def _with_flags(instruction: Instruction, flags: dict[str, str]) -> str:
 
 def _after_flags(instruction: Instruction) -> str:
     """The instruction's text after its keyword and flags."""
-    rest = instruction.original.split(None, 1)[1] if " " in instruction.original else ""
+    words = instruction.original.split(None, 1)
+    rest = words[1] if len(words) > 1 else ""
     for flag in instruction.flags:
         rest = rest.strip()
         rest = rest.removeprefix(flag)
     return rest.strip()
+
+
+def _targets(command: str) -> set[str] | None:
+    """The paths a recursive `chown -R OWNER PATH…`/`chmod -R MODE PATH…` names (None: not
+    recursive)."""
+    words = command.split()
+    flags = [w for w in words[1:] if w.startswith("-")]
+    if not any("R" in f for f in flags if not f.startswith("--")) and "--recursive" not in flags:
+        return None
+    operands = [w for w in words[1:] if not w.startswith("-")]
+    return {w.rstrip("/") or "/" for w in operands[1:]}
 
 
 def _owner_flags(commands: list[str]) -> dict[str, str]:
@@ -449,6 +497,10 @@ def _dockerignore(report: Report, draft: _Draft, before: tuple[str, ...] | None
               and not any(f.startswith("--from=") for f in s.instruction.flags)}
     if not lines or not copies:
         return None, None
+    # only the leaks the added lines keep out (the Dockerfile patterns match at the context's
+    # root only, and where that is in the image is not known: not counted)
+    leaks = [f for f in leaks if f.subject != "dockerfile"
+             and not any(line in present for line in DOCKERIGNORE.get(f.subject, ()))]
     paths = {ref.path for f in leaks for ref in f.files}
     kept = [ref for f in leaks for ref in f.files]
     kept += [_ref(w) for w in report.wasted_files if w.path in paths and w.layer_index in copies]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from imagescope.analysis.findings.model import FileRef, unique_refs
 
 CONTEXT_LINES = 3  # of a unified diff hunk
+NO_NEWLINE = "\n\\ No newline at end of file"  # ends a hunk line that ends its file
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,18 @@ class Suggestion:
     changes: tuple[Change, ...]
     shipped_bytes: int  # file content the image ships today
     estimated_bytes: int  # … and would ship built from the suggestion (estimate)
-    ends_with_newline: bool = True  # the Dockerfile's last line (the rewrite keeps it so)
+    ends_with_newline: bool = True  # the Dockerfile's last line
+
+    @property
+    def keeps_last_line(self) -> bool:
+        """Whether the rewrite ends on the Dockerfile's own last line (so, like it, without a
+        newline when it had none; with lines added after it, the rewrite ends with one)."""
+        return bool(self.original) and self.rewritten[-1:] == self.original[-1:]
+
+    @property
+    def rewritten_text(self) -> str:
+        end = "" if not self.ends_with_newline and self.keeps_last_line else "\n"
+        return "\n".join(self.rewritten) + end if self.rewritten else ""
 
     @property
     def saved_bytes(self) -> int:
@@ -75,7 +87,12 @@ class Hunk:
 def hunks(suggestion: Suggestion) -> list[Hunk]:
     """The Dockerfile's hunks, then the .dockerignore's."""
     counted: set[int] = set()
-    out = _hunks(suggestion.path, suggestion.original, suggestion.rewritten,
+    old, new = suggestion.original, suggestion.rewritten
+    if not suggestion.ends_with_newline and old:  # (the marker patch and git apply want)
+        old = (*old[:-1], old[-1] + NO_NEWLINE)
+        if suggestion.keeps_last_line:
+            new = (*new[:-1], new[-1] + NO_NEWLINE)
+    out = _hunks(suggestion.path, old, new,
                  [c for c in suggestion.changes if c.lines != ((0, 0),)], counted)
     if suggestion.dockerignore_after is not None:
         out += _hunks(suggestion.dockerignore_path, suggestion.dockerignore_before or (),

@@ -143,8 +143,7 @@ def _suggestion(suggestion: Suggestion) -> dict[str, Any]:
                               else suggestion.path),
                      "saved_bytes": change.saved_bytes}
                     for change in suggestion.changes],
-        "dockerfile_text": "\n".join(suggestion.rewritten)
-        + ("\n" if suggestion.ends_with_newline else ""),
+        "dockerfile_text": suggestion.rewritten_text,
         "dockerignore_text": ("\n".join(suggestion.dockerignore_after) + "\n"
                               if suggestion.dockerignore_after is not None else None),
     }

@@ -9,8 +9,6 @@ from imagescope.analysis.suggestion import Change, Hunk, Suggestion, hunks
 from imagescope.errors import UsageError
 from imagescope.render.text import one_line, size
 
-NO_NEWLINE = "\\ No newline at end of file"
-
 
 def render(report: Report) -> str:
     """The patch for `report`'s suggestion; a UsageError when there is none to make."""
@@ -57,7 +55,7 @@ def patch_text(suggestion: Suggestion, reference: str) -> str:
         out += ["--- /dev/null" if new_file else f"--- a/{_name(path)}", f"+++ b/{_name(path)}"]
         for hunk in mine:
             out.append(f"{hunk.header} {_heading(hunk)}")
-            out += _lines(hunk, suggestion if path == suggestion.path else None)
+            out += hunk.lines  # (a last line without newline carries its marker line)
     return "\n".join(out) + "\n"
 
 
@@ -72,26 +70,6 @@ def _heading(hunk: Hunk) -> str:
     what = "; ".join(one_line(change.title) for change in hunk.changes) or "context"
     saved = hunk.saved_bytes
     return (f"saves {saved:,} bytes: {what}" if saved else what)
-
-
-def _lines(hunk: Hunk, dockerfile: Suggestion | None) -> list[str]:
-    """The hunk's lines, with git's marker after a last line that has no newline."""
-    if dockerfile is None or dockerfile.ends_with_newline:
-        return list(hunk.lines)
-    out: list[str] = []
-    old_end = hunk.old_start + hunk.old_count - 1 if hunk.old_count else 0
-    new_end = hunk.new_start + hunk.new_count - 1 if hunk.new_count else 0
-    old_line, new_line = hunk.old_start, hunk.new_start
-    for line in hunk.lines:
-        out.append(line)
-        mark = line[0]
-        last_old = mark in " -" and old_line == old_end == len(dockerfile.original)
-        last_new = mark in " +" and new_line == new_end == len(dockerfile.rewritten)
-        if last_old or last_new:
-            out.append(NO_NEWLINE)
-        old_line += mark in " -"
-        new_line += mark in " +"
-    return out
 
 
 def _name(path: str) -> str:

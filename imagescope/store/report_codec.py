@@ -108,7 +108,7 @@ def decode(data: bytes) -> Report:
 
 
 def _dockerfile_map(mapped: DockerfileMap) -> tuple[Any, ...]:
-    """(path, sources, mismatch); a source is (instruction, base, stage or None), a stage
+    """(path, sources, mismatch, text); a source is (instruction, base, stage or None), a stage
     (its FROM, name, instructions), an instruction its fields."""
     def stage(found: Stage | None) -> tuple[Any, ...] | None:
         if found is None:
@@ -118,7 +118,7 @@ def _dockerfile_map(mapped: DockerfileMap) -> tuple[Any, ...]:
     return (mapped.path,
             tuple(None if s is None else (_fields(s.instruction), s.base, stage(s.from_stage))
                   for s in mapped.sources),
-            mapped.mismatch)
+            mapped.mismatch, mapped.text)
 
 
 def _decoded_map(encoded: tuple[Any, ...]) -> DockerfileMap:
@@ -132,10 +132,10 @@ def _decoded_map(encoded: tuple[Any, ...]) -> DockerfileMap:
         start, name, instructions = fields
         return Stage(instruction(start), name, tuple(map(instruction, instructions)))
 
-    path, sources, mismatch = encoded
+    path, sources, mismatch, text = encoded
     return DockerfileMap(path, tuple(
         None if s is None else LayerSource(instruction(s[0]), s[1], stage(s[2]))
-        for s in sources), mismatch)
+        for s in sources), mismatch, text)
 
 
 def _fields(record: Any) -> tuple[Any, ...]:
