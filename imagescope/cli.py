@@ -505,9 +505,10 @@ def inspect(reference: str, output_format: str, output: Path | None, top: int, p
     in_context = _context_dockerfile(context)
     dockerfile = dockerfile or _configured_dockerfile() or in_context
     if dockerfile is not None:
-        from imagescope.dockerfile import parse_dockerfile
+        from imagescope.dockerfile import parse_dockerfile_text, read_dockerfile
 
-        instructions = parse_dockerfile(dockerfile)  # (before the image: fail fast)
+        dockerfile_text = read_dockerfile(dockerfile)  # (before the image: fail fast)
+        instructions = parse_dockerfile_text(dockerfile_text, f"--dockerfile {dockerfile}")
     report = loader.run(api.inspect, reference, base=named)
     if instructions is not None:
         from imagescope.analysis.dockerfile_map import map_layers
@@ -517,7 +518,7 @@ def inspect(reference: str, output_format: str, output: Path | None, top: int, p
         report = with_dockerfile(report, map_layers(
             dockerfile, instructions, [layer.created_by for layer in report.layers],
             base_layers(report) if report.base is not None else None))
-        report = _with_suggestion(report, dockerfile, instructions, context)
+        report = _with_suggestion(report, dockerfile, instructions, context, dockerfile_text)
     elif report.dockerfile is not None and report.dockerfile.text is not None:
         from imagescope.dockerfile import parse_dockerfile_text
 
@@ -767,10 +768,10 @@ def _context_dockerfile(context: str | None) -> str | None:
 
 
 def _with_suggestion(report: Report, dockerfile: str, instructions: list[Instruction],
-                     context: str | None, text: str | None = None) -> Report:
-    """`report` with the suggested Dockerfile, when the layers match the Dockerfile (`text`:
-    the one the image embeds; else read from `dockerfile`). An unreadable .dockerignore is a
-    warning and no suggestion: the report does not need one."""
+                     context: str | None, text: str) -> Report:
+    """`report` with the suggested Dockerfile, when the layers match the Dockerfile (`text`,
+    parsed: `instructions`). An unreadable .dockerignore is a warning and no suggestion: the
+    report does not need one."""
     import dataclasses
 
     from imagescope.analysis.suggest import suggest
@@ -780,12 +781,6 @@ def _with_suggestion(report: Report, dockerfile: str, instructions: list[Instruc
         return report
     ignore_path = os.path.join(context if context is not None else os.path.dirname(dockerfile),
                                ".dockerignore")
-    if text is None:
-        try:
-            with open(dockerfile, encoding="utf-8", newline="") as file:
-                text = file.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"--dockerfile {dockerfile}: cannot read it ({exc})") from None
     ignore: str | None
     try:
         with open(ignore_path, encoding="utf-8", newline="") as file:

@@ -9,14 +9,18 @@ from imagescope.errors import SourceNotFound, UsageError
 
 def parse_dockerfile(path: str) -> list[Instruction]:
     """The instructions of the Dockerfile at `path`; one-line errors when it cannot be read."""
+    return parse_dockerfile_text(read_dockerfile(path), f"--dockerfile {path}")
+
+
+def read_dockerfile(path: str) -> str:
+    """The text of the Dockerfile at `path`, line ends as written; one-line errors."""
     try:
-        with open(path, encoding="utf-8") as file:
-            text = file.read()
+        with open(path, encoding="utf-8", newline="") as file:
+            return file.read()
     except FileNotFoundError:
         raise SourceNotFound(f"--dockerfile {path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"--dockerfile {path}: cannot read it ({exc})") from None
-    return parse_dockerfile_text(text, f"--dockerfile {path}")
 
 
 def parse_dockerfile_text(text: str, name: str) -> list[Instruction]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from imagescope.analysis.dockerfile_map import map_layers
+from imagescope.analysis.dockerfile_map import DockerfileMap, Instruction, map_layers
 from imagescope.analysis.report import Report, base_layers, with_dockerfile
 from imagescope.analysis.suggest import plain_shell, split_commands, suggest
 from imagescope.analysis.suggestion import Suggestion, hunks
@@ -71,14 +71,22 @@ def layers() -> list[list[Entry]]:
     ]
 
 
+def mapped_to(report: Report, tmp_path: Path, text: str
+              ) -> tuple[DockerfileMap, list[Instruction], Path]:
+    """`report`'s layers mapped to `text` written as tmp_path/Dockerfile, which must match."""
+    path = tmp_path / "Dockerfile"
+    path.write_text(text)
+    instructions = parse_dockerfile(str(path))
+    mapped = map_layers(str(path), instructions, [layer.created_by for layer in report.layers],
+                        base_layers(report))
+    assert mapped.mismatch is None, mapped.mismatch
+    return mapped, instructions, path
+
+
 def mapped_report(tmp_path: Path, text: str = DOCKERFILE) -> tuple[Report, str]:
     history = [HistoryStep(h, empty_layer=n in EMPTY) for n, h in enumerate(HISTORY)]
     report = analyze(image(*layers(), history=history))
-    path = tmp_path / "Dockerfile"
-    path.write_text(text)
-    mapped = map_layers(str(path), parse_dockerfile(str(path)),
-                        [layer.created_by for layer in report.layers], base_layers(report))
-    assert mapped.mismatch is None, mapped.mismatch
+    mapped, _, path = mapped_to(report, tmp_path, text)
     return with_dockerfile(report, mapped), str(path)
 
 
@@ -161,12 +169,8 @@ def test_far_apart_steps_with_a_copy_between_are_not_merged(tmp_path: Path) -> N
     empty = {1, 2, 10, 11}
     report = analyze(image(*stack, history=[HistoryStep(h, empty_layer=n in empty)
                                             for n, h in enumerate(history)]))
-    path = tmp_path / "Dockerfile"
-    path.write_text(text)
-    mapped = map_layers(str(path), parse_dockerfile(str(path)),
-                        [layer.created_by for layer in report.layers], base_layers(report))
-    assert mapped.mismatch is None, mapped.mismatch
-    suggestion = suggest(report, mapped, parse_dockerfile(str(path)), text, None, ".dockerignore")
+    mapped, instructions, _ = mapped_to(report, tmp_path, text)
+    suggestion = suggest(report, mapped, instructions, text, None, ".dockerignore")
     assert "merge-run" not in [c.rule for c in suggestion.changes]
     assert "RUN rm -rf /usr/bin/gcc" in suggestion.rewritten  # left alone: a COPY between
     # apt-get update and install still merged (the lists are removed after the install)
@@ -294,12 +298,7 @@ def two_stage_report(extra: list[Entry] | None = None) -> Report:
 def test_a_toolchain_moves_to_a_build_stage_and_only_the_results_are_copied(
         tmp_path: Path) -> None:
     report = two_stage_report()
-    path = tmp_path / "Dockerfile"
-    path.write_text(TWO_STAGE)
-    instructions = parse_dockerfile(str(path))
-    mapped = map_layers(str(path), instructions, [layer.created_by for layer in report.layers],
-                        base_layers(report))
-    assert mapped.mismatch is None, mapped.mismatch
+    mapped, instructions, _ = mapped_to(report, tmp_path, TWO_STAGE)
     # results: /app (main.c, server: 2400 bytes) and /usr/local (2000); /usr itself holds the
     # base's libc and the toolchain, /var dpkg's state
     assert [(r.path, r.bytes, r.files) for r in report.build_results] == [
@@ -349,11 +348,7 @@ def test_lines_added_after_a_last_line_without_newline_apply_with_git_and_patch(
         tmp_path: Path) -> None:
     report = two_stage_report()
     text = TWO_STAGE.rstrip("\n")
-    path = tmp_path / "Dockerfile"
-    path.write_text(text)
-    instructions = parse_dockerfile(str(path))
-    mapped = map_layers(str(path), instructions, [layer.created_by for layer in report.layers],
-                        base_layers(report))
+    mapped, instructions, path = mapped_to(report, tmp_path, text)
     suggestion = suggest(report, mapped, instructions, text, None, str(tmp_path / ".di"))
     patch = patch_text(suggestion, "test")
     for tool in (["patch", "-p1", "--forward"], ["git", "apply", "-"]):
